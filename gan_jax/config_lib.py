@@ -1,0 +1,63 @@
+"""Checks a config before any work starts; each error names its field."""
+
+from __future__ import annotations
+
+from gan_jax import layers, losses, models
+
+
+class ConfigError(ValueError):
+  """A config value that cannot work; the message names the field."""
+
+
+def _require(ok: bool, field: str, message: str, value) -> None:
+  if not ok:
+    raise ConfigError(f'config.{field} {message}, got {value!r}')
+
+
+def _positive_int(config, field: str) -> None:
+  value = config
+  for part in field.split('.'):
+    value = value[part]
+  _require(isinstance(value, int) and not isinstance(value, bool) and value > 0,
+           field, 'must be a positive integer', value)
+
+
+def validate_dcgan(config) -> None:
+  for field in ('batch_size', 'd_steps', 'num_epochs', 'model.z_dim',
+                'model.base_width', 'log_every_steps', 'checkpoint_every_steps',
+                'checkpoint_max_to_keep', 'num_sample_images',
+                'data.num_workers', 'data.prefetch'):
+    _positive_int(config, field)
+  _require(config.image_size in models.SUPPORTED_IMAGE_SIZES, 'image_size',
+           f'must be one of {models.SUPPORTED_IMAGE_SIZES}', config.image_size)
+  _require(config.channels in (1, 3), 'channels', 'must be 1 or 3',
+           config.channels)
+  _require(isinstance(config.num_train_steps, int)
+           and (config.num_train_steps == -1 or config.num_train_steps > 0),
+           'num_train_steps', 'must be -1 (from num_epochs) or positive',
+           config.num_train_steps)
+  _require(config.loss in losses.G_LOSSES, 'loss',
+           f'must be one of {losses.G_LOSSES}', config.loss)
+  _require(config.model.z_distribution in ('uniform', 'normal'),
+           'model.z_distribution', "must be 'uniform' or 'normal'",
+           config.model.z_distribution)
+  _require(config.model.dtype in ('float32', 'bfloat16'), 'model.dtype',
+           "must be 'float32' or 'bfloat16'", config.model.dtype)
+  _require(config.model.deconv_impl in layers.DECONV_IMPLS,
+           'model.deconv_impl', f'must be one of {layers.DECONV_IMPLS}',
+           config.model.deconv_impl)
+  _require(config.model.init_stddev > 0, 'model.init_stddev',
+           'must be positive', config.model.init_stddev)
+  _require(config.optimizer.name == 'adam', 'optimizer.name',
+           "must be 'adam'", config.optimizer.name)
+  _require(config.optimizer.lr > 0, 'optimizer.lr', 'must be positive',
+           config.optimizer.lr)
+  for beta in ('b1', 'b2'):
+    value = config.optimizer[beta]
+    _require(0 <= value < 1, f'optimizer.{beta}', 'must be in [0, 1)', value)
+  source = config.data.source
+  _require(source == 'digits' or (source.startswith('folder:')
+                                  and len(source) > len('folder:')),
+           'data.source', "must be 'digits' or 'folder:PATH'", source)
+  _require(all(isinstance(e, int) and e > 0 for e in config.sample_epochs),
+           'sample_epochs', 'must hold positive integers', config.sample_epochs)

@@ -1,0 +1,44 @@
+"""Command line: python -m gan_jax.main --config=configs/dcgan.py --workdir=DIR."""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from gan_jax import config_lib, input_pipeline, train
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and '
+                    'logs; an existing run there is resumed.')
+config_flags.DEFINE_config_file('config', None, 'Config file, optionally '
+                                'with a preset: configs/dcgan.py:anime.',
+                                lock_config=True)
+flags.mark_flags_as_required(['config', 'workdir'])
+
+_USER_ERRORS = (config_lib.ConfigError, input_pipeline.DataError)
+
+
+class _QuietLibraries:
+  """Drops the INFO chatter of orbax (a dozen lines per save) from the log."""
+  NOISY = ('/orbax/',)
+
+  def filter(self, record) -> bool:
+    return record.levelno >= logging.WARNING or not any(
+        part in record.pathname for part in self.NOISY)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.get_absl_handler().addFilter(_QuietLibraries())
+  try:
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except _USER_ERRORS as e:
+    logging.error('%s', e)
+    sys.exit(f'gan_jax: error: {e}')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,124 @@
+"""The min-max update: Algorithm 1 of Goodfellow et al. 2014.
+
+    for each training step:
+      for k steps:                                   (config.d_steps)
+        sample m noise samples z and m examples x
+        ascend  grad_theta_d V(D, G)                  (here: descend -V)
+      sample m noise samples z
+      descend grad_theta_g of the G loss              (minimax or non-saturating)
+
+The function is pure: (state, real batches) -> (state, metrics). It is written
+for one device; with ``axis_name`` set it averages gradients and metrics over
+that mapped axis (the networks' batch norm must be built with the same
+axis_name), which is all data parallelism needs.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from gan_jax import losses
+from gan_jax.train_state import GANState, sample_latent
+
+
+def to_model_range(images: jax.Array) -> jax.Array:
+  """uint8 pixels travel to the device; [-1, 1] (tanh's range) is made here."""
+  if images.dtype == jnp.uint8:
+    return images.astype(jnp.float32) / 127.5 - 1.0
+  return images
+
+
+def make_train_step(generator: nn.Module, discriminator: nn.Module,
+                    g_tx: optax.GradientTransformation,
+                    d_tx: optax.GradientTransformation, *, loss: str,
+                    z_dim: int, z_distribution: str,
+                    axis_name: str | None = None) -> Callable:
+  """Builds train_step(state, real) for real of shape (k, m, ...).
+
+  The leading axis holds one minibatch of real examples per D step, so k is
+  read from the data: Algorithm 1 draws a fresh minibatch for every D update.
+  """
+  if loss not in losses.G_LOSSES:
+    raise ValueError(f'loss must be one of {losses.G_LOSSES}, got {loss!r}')
+
+  def mean_over_devices(tree):
+    return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+
+  def generate(g_params, g_stats, key, num):
+    z = sample_latent(key, num, z_dim, z_distribution)
+    fake, g_vars = generator.apply(
+        {'params': g_params, 'batch_stats': g_stats}, z, train=True,
+        mutable=['batch_stats'])
+    return fake, g_vars['batch_stats']
+
+  def discriminate(d_params, d_stats, images):
+    logits, d_vars = discriminator.apply(
+        {'params': d_params, 'batch_stats': d_stats}, images, train=True,
+        mutable=['batch_stats'])
+    return logits, d_vars['batch_stats']
+
+  def d_update(carry, real, key):
+    d_params, d_stats, d_opt_state, g_params, g_stats = carry
+    real = to_model_range(real)
+    # G plays with batch statistics but does not move here: only D learns.
+    fake, _ = generate(g_params, g_stats, key, real.shape[0])
+
+    def d_loss_fn(params):
+      # Real and fake go through D separately, as in the reference DCGAN, so
+      # each batch is normalised by its own statistics.
+      real_logits, stats = discriminate(params, d_stats, real)
+      fake_logits, stats = discriminate(params, stats, fake)
+      return losses.discriminator_loss(real_logits, fake_logits), (
+          stats, real_logits, fake_logits)
+
+    (d_loss, (d_stats, real_logits, fake_logits)), grads = jax.value_and_grad(
+        d_loss_fn, has_aux=True)(d_params)
+    grads = mean_over_devices(grads)
+    updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+    metrics = {'d_loss': d_loss,
+               'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),
+               'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits))}
+    return (d_params, d_stats, d_opt_state, g_params, g_stats), metrics
+
+  def train_step(state: GANState, real: jax.Array):
+    d_steps, batch = real.shape[0], real.shape[1]
+    rng, g_key, *d_keys = jax.random.split(state.rng, d_steps + 2)
+
+    carry = (state.d_params, state.d_batch_stats, state.d_opt_state,
+             state.g_params, state.g_batch_stats)
+    # A Python loop, not lax.scan: k is small and static, and XLA:CPU runs
+    # convolutions inside a while loop about 10x slower than outside one.
+    d_metrics = []
+    for real_i, key_i in zip(real, d_keys):
+      carry, metrics_i = d_update(carry, real_i, key_i)
+      d_metrics.append(metrics_i)
+    d_params, d_stats, d_opt_state, _, _ = carry
+
+    def g_loss_fn(params):
+      fake, g_stats = generate(params, state.g_batch_stats, g_key, batch)
+      # D is held fixed for G's move; its statistics update is discarded.
+      fake_logits, _ = discriminate(d_params, d_stats, fake)
+      return losses.generator_loss(fake_logits, loss), g_stats
+
+    (g_loss, g_stats), grads = jax.value_and_grad(
+        g_loss_fn, has_aux=True)(state.g_params)
+    grads = mean_over_devices(grads)
+    updates, g_opt_state = g_tx.update(grads, state.g_opt_state, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+
+    new_state = state.replace(
+        step=state.step + 1, g_params=g_params, g_batch_stats=g_stats,
+        g_opt_state=g_opt_state, d_params=d_params, d_batch_stats=d_stats,
+        d_opt_state=d_opt_state, rng=rng)
+    # The last D update's view of the game, then G's loss after it.
+    metrics = dict(d_metrics[-1])
+    metrics['g_loss'] = g_loss
+    return new_state, mean_over_devices(metrics)
+
+  return train_step

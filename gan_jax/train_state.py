@@ -1,0 +1,75 @@
+"""The training state: one pytree holding everything a GAN run evolves.
+
+Both networks, their batch-norm statistics, one optax state each (G and D are
+separate players with separate Adam moments), the step counter and the PRNG
+key. Only arrays live here, so the state can be donated to the compiled step,
+replicated or sharded over devices, and saved by orbax as it is; the optimizer
+*transformations* are rebuilt from the config.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+
+@flax.struct.dataclass
+class GANState:
+  step: jax.Array
+  g_params: Any
+  g_batch_stats: Any
+  g_opt_state: Any
+  d_params: Any
+  d_batch_stats: Any
+  d_opt_state: Any
+  rng: jax.Array
+
+
+def make_optimizer(opt_config) -> optax.GradientTransformation:
+  """Adam as in DCGAN Sec. 4: lr 2e-4 and beta1 0.5 (beta1 0.9 oscillated)."""
+  if opt_config.name != 'adam':
+    raise ValueError(f"optimizer.name must be 'adam', got {opt_config.name!r}")
+  return optax.adam(opt_config.lr, b1=opt_config.b1, b2=opt_config.b2,
+                    eps=opt_config.eps)
+
+
+def sample_latent(key: jax.Array, num: int, z_dim: int,
+                  distribution: str) -> jax.Array:
+  """z ~ U[-1, 1]^z_dim (DCGAN Sec. 4) or N(0, I)."""
+  if distribution == 'uniform':
+    return jax.random.uniform(key, (num, z_dim), minval=-1.0, maxval=1.0)
+  if distribution == 'normal':
+    return jax.random.normal(key, (num, z_dim))
+  raise ValueError(
+      f"model.z_distribution must be 'uniform' or 'normal', got {distribution!r}")
+
+
+def create_train_state(key: jax.Array, generator: nn.Module,
+                       discriminator: nn.Module, g_tx: optax.GradientTransformation,
+                       d_tx: optax.GradientTransformation, z_dim: int,
+                       data_shape: tuple[int, ...]) -> GANState:
+  """Initialises both players from one key; pure, so it can be jitted."""
+  g_key, d_key, rng = jax.random.split(key, 3)
+  # Batch of 2: batch norm needs more than one example to see a variance.
+  g_vars = generator.init(g_key, jnp.zeros((2, z_dim)), train=False)
+  d_vars = discriminator.init(d_key, jnp.zeros((2, *data_shape)), train=False)
+  return GANState(
+      step=jnp.zeros((), jnp.int32),
+      g_params=g_vars['params'],
+      g_batch_stats=g_vars.get('batch_stats', {}),
+      g_opt_state=g_tx.init(g_vars['params']),
+      d_params=d_vars['params'],
+      d_batch_stats=d_vars.get('batch_stats', {}),
+      d_opt_state=d_tx.init(d_vars['params']),
+      rng=rng,
+  )
+
+
+def global_norm(tree) -> jax.Array:
+  """L2 norm of all leaves together (summary.json's parameter norms)."""
+  return jnp.sqrt(sum(jnp.vdot(x, x) for x in jax.tree.leaves(tree)))

@@ -1,0 +1,46 @@
+import pytest
+
+import dcgan  # configs/dcgan.py
+from gan_jax import config_lib
+
+
+@pytest.mark.parametrize('preset', [None, 'digits', 'anime'])
+def test_presets_validate(preset):
+  config = dcgan.get_config(preset)
+  if preset == 'anime':
+    assert (config.image_size, config.channels, config.batch_size) == (64, 3,
+                                                                      128)
+    config.data.source = 'folder:/some/faces'
+  config_lib.validate_dcgan(config)
+
+
+def test_dcgan_paper_defaults():
+  config = dcgan.get_config()
+  assert (config.optimizer.lr, config.optimizer.b1) == (2e-4, 0.5)
+  assert (config.model.z_dim, config.model.z_distribution) == (100, 'uniform')
+  assert config.model.init_stddev == 0.02
+  assert config.sample_epochs == (1, 5, 10, 20, 40, 60)
+
+
+def test_unknown_preset():
+  with pytest.raises(ValueError, match="unknown preset 'mnist'"):
+    dcgan.get_config('mnist')
+
+
+@pytest.mark.parametrize('field,value', [
+    ('batch_size', 0), ('d_steps', -1), ('image_size', 48), ('channels', 2),
+    ('loss', 'hinge'), ('num_train_steps', 0), ('model.z_distribution', 'cauchy'),
+    ('model.dtype', 'float16'), ('model.deconv_impl', 'fft'),
+    ('optimizer.lr', 0.0), ('optimizer.b1', 1.0), ('optimizer.name', 'sgd'),
+    ('data.source', 'folder:'), ('data.source', 'mnist'),
+    ('sample_epochs', (0, 5)),
+])
+def test_bad_values_name_the_field(field, value):
+  config = dcgan.get_config()
+  parent = config
+  *path, leaf = field.split('.')
+  for part in path:
+    parent = parent[part]
+  parent[leaf] = value
+  with pytest.raises(config_lib.ConfigError, match=f'config.{field} '):
+    config_lib.validate_dcgan(config)

@@ -1,0 +1,128 @@
+import logging
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_jax import input_pipeline as ip
+
+
+@pytest.fixture(scope='module')
+def digits():
+  return ip.make_source('digits', 32, 1)
+
+
+def test_digits_source(digits):
+  assert digits.num_examples == 1797
+  images = digits.load(np.arange(5))
+  assert images.shape == (5, 32, 32, 1) and images.dtype == np.uint8
+  assert images.min() == 0 and images.max() == 255
+
+
+def test_digits_three_channels_replicate_grey():
+  images = ip.make_source('digits', 32, 3).load(np.arange(2))
+  assert images.shape == (2, 32, 32, 3)
+  np.testing.assert_array_equal(images[..., 0], images[..., 2])
+
+
+def _write_folder(root):
+  rng = np.random.default_rng(0)
+  os.makedirs(root / 'sub' / 'deeper')
+  Image.fromarray(rng.integers(0, 255, (40, 60, 3), np.uint8)).save(
+      root / 'a.png')
+  Image.fromarray(rng.integers(0, 255, (50, 30), np.uint8), 'L').save(
+      root / 'sub' / 'b.JPG')
+  Image.fromarray(rng.integers(0, 255, (32, 32, 4), np.uint8), 'RGBA').save(
+      root / 'sub' / 'deeper' / 'c.png')
+  (root / 'notes.txt').write_text('not an image')
+  (root / 'broken.jpg').write_bytes(b'\xff\xd8 not really a jpeg')
+
+
+def test_folder_source_recursive_and_converted(tmp_path, caplog):
+  _write_folder(tmp_path)
+  with caplog.at_level(logging.WARNING):
+    source = ip.make_source(f'folder:{tmp_path}', 32, 3)
+  assert source.num_examples == 3  # a.png, sub/b.JPG, sub/deeper/c.png
+  assert 'Skipped 1 of 4' in caplog.text and 'broken.jpg' in caplog.text
+  images = source.load(np.arange(3))
+  assert images.shape == (3, 32, 32, 3) and images.dtype == np.uint8
+  grey = ip.make_source(f'folder:{tmp_path}', 64, 1).load(np.array([0]))
+  assert grey.shape == (1, 64, 64, 1)
+
+
+def test_folder_source_centre_crops(tmp_path):
+  # A wide image: left third black, middle white, right third black.
+  pixels = np.zeros((30, 90), np.uint8)
+  pixels[:, 30:60] = 255
+  Image.fromarray(pixels, 'L').save(tmp_path / 'wide.png')
+  image = ip.make_source(f'folder:{tmp_path}', 32, 1).load(np.array([0]))[0]
+  assert image[:, 4:28].min() > 200  # only the white middle survives
+
+
+@pytest.mark.parametrize('source,match', [
+    ('folder:/no/such/dir', 'does not exist'),
+    ('imagenet', "'digits' or 'folder:PATH'"),
+])
+def test_bad_sources(source, match):
+  with pytest.raises(ip.DataError, match=match):
+    ip.make_source(source, 32, 1)
+
+
+def test_empty_folder(tmp_path):
+  (tmp_path / 'readme.md').write_text('x')
+  with pytest.raises(ip.DataError, match='no readable'):
+    ip.make_source(f'folder:{tmp_path}', 32, 1)
+
+
+def _indices_source(n):
+  """A source whose 'image' is its own index, to read the order directly."""
+  return ip.ImageSource('ids', n, (1, 1, 1),
+                        lambda idx: np.asarray(idx, np.uint8).reshape(-1, 1, 1,
+                                                                      1))
+
+
+def _ids(batches):
+  return [b.reshape(b.shape[0], b.shape[1]) for b in batches]
+
+
+def test_order_is_per_epoch_permutation_and_seeded():
+  source = _indices_source(50)  # 5 batches of 10 per epoch
+  run = _ids(ip.train_batches(source, seed=3, batch_size=10, d_steps=1,
+                              num_steps=10))
+  epoch0 = np.concatenate([b[0] for b in run[:5]])
+  epoch1 = np.concatenate([b[0] for b in run[5:]])
+  assert sorted(epoch0) == sorted(epoch1) == list(range(50))
+  assert not np.array_equal(epoch0, epoch1)
+  other_seed = _ids(ip.train_batches(source, seed=4, batch_size=10, d_steps=1,
+                                     num_steps=5))
+  assert not np.array_equal(np.concatenate(other_seed), np.concatenate(run[:5]))
+
+
+def test_resume_sees_the_same_batches_and_k_fresh_batches_per_step():
+  source = _indices_source(64)
+  kwargs = dict(seed=0, batch_size=8, d_steps=2, num_steps=12)
+  full = _ids(ip.train_batches(source, **kwargs))
+  assert len(full) == 12 and full[0].shape == (2, 8)
+  assert len(np.unique(full[0])) == 16  # k distinct minibatches
+  resumed = _ids(ip.train_batches(source, start_step=7, **kwargs))
+  assert len(resumed) == 5
+  for a, b in zip(full[7:], resumed):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_processes_split_each_global_batch():
+  source = _indices_source(48)
+  kwargs = dict(seed=1, batch_size=8, d_steps=1, num_steps=6)
+  whole = _ids(ip.train_batches(source, **kwargs))
+  parts = [_ids(ip.train_batches(source, process_index=p, process_count=2,
+                                 **kwargs)) for p in (0, 1)]
+  for step, batch in enumerate(whole):
+    np.testing.assert_array_equal(
+        batch, np.concatenate([parts[0][step], parts[1][step]], axis=1))
+
+
+def test_batch_larger_than_dataset():
+  with pytest.raises(ip.DataError, match='larger than'):
+    next(ip.train_batches(_indices_source(5), seed=0, batch_size=8, d_steps=1,
+                          num_steps=1))

@@ -1,0 +1,47 @@
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax import layers
+
+# (stride, PyTorch padding, input size): the projection of z and the upsampling
+# layer, the two transposed convolutions DCGAN uses.
+CASES = [(1, 0, 1), (2, 1, 4), (2, 1, 5)]
+
+
+def _reference(stride, pad):
+  return nn.ConvTranspose(5, (4, 4), strides=(stride, stride),
+                          padding=((3 - pad, 3 - pad),) * 2,
+                          transpose_kernel=True, use_bias=False)
+
+
+@pytest.mark.parametrize('stride,pad,size', CASES)
+@pytest.mark.parametrize('impl', ['subpixel', 'lax'])
+def test_matches_flax_conv_transpose(stride, pad, size, impl):
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, 3))
+  ref = _reference(stride, pad)
+  variables = ref.init(jax.random.PRNGKey(1), x)
+  layer = layers.ConvTranspose(5, stride, pad, impl=impl)
+  assert jax.tree.map(jnp.shape, layer.init(jax.random.PRNGKey(1), x)) == (
+      jax.tree.map(jnp.shape, variables))
+  np.testing.assert_allclose(layer.apply(variables, x), ref.apply(variables, x),
+                             atol=1e-5)
+  cotangent = jax.random.normal(jax.random.PRNGKey(2), ref.apply(variables,
+                                                                 x).shape)
+
+  def grads(module):
+    _, vjp = jax.vjp(lambda v, x: module.apply(v, x), variables, x)
+    return vjp(cotangent)
+
+  for got, want in zip(jax.tree.leaves(grads(layer)),
+                       jax.tree.leaves(grads(ref))):
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_auto_resolves_per_backend():
+  assert layers.resolve_impl('auto') == (
+      'subpixel' if jax.default_backend() == 'cpu' else 'lax')
+  with pytest.raises(ValueError, match='deconv_impl'):
+    layers.resolve_impl('fft')

@@ -1,0 +1,40 @@
+"""The command line, as a user runs it."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(*args, timeout=300):
+  return subprocess.run(
+      [sys.executable, '-m', 'gan_jax.main', *args], cwd=ROOT,
+      capture_output=True, text=True, timeout=timeout,
+      env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
+
+
+def test_cli_smoke_run(tmp_path):
+  result = _run('--config=configs/dcgan.py', f'--workdir={tmp_path}',
+                '--config.num_train_steps=3', '--config.batch_size=16',
+                '--config.model.base_width=4', '--config.log_every_steps=1')
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(tmp_path / 'summary.json') as f:
+    assert json.load(f)['step'] == 3
+  assert '[3/3 100%]' in result.stderr
+
+
+def test_cli_bad_value_is_one_clear_error(tmp_path):
+  result = _run('--config=configs/dcgan.py', f'--workdir={tmp_path}',
+                '--config.loss=hinge')
+  assert result.returncode != 0
+  assert "gan_jax: error: config.loss must be one of" in result.stderr
+  assert 'Traceback' not in result.stderr
+
+
+def test_cli_missing_folder(tmp_path):
+  result = _run('--config=configs/dcgan.py:anime', f'--workdir={tmp_path}',
+                f'--config.data.source=folder:{tmp_path}/nope')
+  assert result.returncode != 0
+  assert 'does not exist' in result.stderr and 'Traceback' not in result.stderr
