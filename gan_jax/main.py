@@ -33,8 +33,16 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.get_absl_handler().addFilter(_QuietLibraries())
+  experiment = FLAGS.config.get('experiment', 'dcgan')
   try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    if experiment == 'dcgan':
+      train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    elif experiment == 'toy_1d':
+      from gan_jax.toy import toy_1d  # pylint: disable=g-import-not-at-top
+      toy_1d.run(FLAGS.config, FLAGS.workdir)
+    else:
+      raise config_lib.ConfigError(
+          f"config.experiment must be 'dcgan' or 'toy_1d', got {experiment!r}")
   except _USER_ERRORS as e:
     logging.error('%s', e)
     sys.exit(f'gan_jax: error: {e}')

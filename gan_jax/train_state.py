@@ -30,11 +30,34 @@ class GANState:
   rng: jax.Array
 
 
-def make_optimizer(opt_config) -> optax.GradientTransformation:
-  """Adam as in DCGAN Sec. 4: lr 2e-4 and beta1 0.5 (beta1 0.9 oscillated)."""
+SCHEDULES = ('constant', 'cosine')
+
+
+def make_optimizer(opt_config,
+                   num_train_steps: int | None = None,
+                   lr_multiplier: float = 1.0
+                   ) -> optax.GradientTransformation:
+  """Adam as in DCGAN Sec. 4: lr 2e-4 and beta1 0.5 (beta1 0.9 oscillated).
+
+  ``opt_config.schedule`` 'cosine' decays the rate to 0 over
+  ``num_train_steps`` updates of that player (the toys use it to let the
+  game settle at its equilibrium instead of orbiting it). ``lr_multiplier``
+  scales the rate of one player (``optimizer.d_lr_multiplier`` for D).
+  """
   if opt_config.name != 'adam':
     raise ValueError(f"optimizer.name must be 'adam', got {opt_config.name!r}")
-  return optax.adam(opt_config.lr, b1=opt_config.b1, b2=opt_config.b2,
+  schedule = opt_config.get('schedule', 'constant')
+  peak = opt_config.lr * lr_multiplier
+  if schedule == 'constant':
+    lr = peak
+  elif schedule == 'cosine':
+    if not num_train_steps:
+      raise ValueError("optimizer.schedule 'cosine' needs the number of steps")
+    lr = optax.cosine_decay_schedule(peak, num_train_steps)
+  else:
+    raise ValueError(f'optimizer.schedule must be one of {SCHEDULES}, '
+                     f'got {schedule!r}')
+  return optax.adam(lr, b1=opt_config.b1, b2=opt_config.b2,
                     eps=opt_config.eps)
 
 

@@ -1,0 +1,85 @@
+"""Figure 1 of Goodfellow et al. 2014 from measured snapshots (matplotlib)."""
+
+from __future__ import annotations
+
+from matplotlib.figure import Figure
+import numpy as np
+
+NUM_ARROWS = 15
+
+
+def _snapshot_index(steps: np.ndarray, wanted: int) -> int:
+  if wanted < 0:
+    return len(steps) - 1
+  return int(np.argmin(np.abs(steps - wanted)))
+
+
+def _panel(ax, analysis, i, label: str) -> None:
+  x, p_data = analysis['x'], analysis['p_data']
+  lo, hi = x[0], x[-1]
+  top = 1.05 * max(1.0, float(p_data.max()))
+  z_level = -0.3 * top
+  ax.plot(x, p_data, ':', color='black', lw=2.2, label=r'$p_{data}$')
+  ax.plot(x, analysis['p_g'][i], '-', color='green', lw=1.8, label=r'$p_g$')
+  ax.plot(x, analysis['d'][i], '--', color='blue', lw=1.8, label='D')
+  ax.plot(x, analysis['d_star'][i], '-', color='blue', lw=4, alpha=0.12,
+          label=r'$D^*$')
+  # The two domains: x (upper line) and z (lower line), with x = G(z).
+  ax.axhline(0.0, color='black', lw=0.8)
+  ax.plot([lo, hi], [z_level, z_level], color='black', lw=0.8)
+  z, g_of_z = analysis['z'], analysis['g_of_z'][i]
+  for j in np.linspace(0, len(z) - 1, NUM_ARROWS).round().astype(int):
+    z_pos = lo + (z[j] - z[0]) / (z[-1] - z[0]) * (hi - lo)
+    ax.annotate('', xy=(g_of_z[j], 0.0), xytext=(z_pos, z_level),
+                arrowprops=dict(arrowstyle='->', lw=0.6, color='0.35'))
+  ax.text(lo, z_level, 'z ', ha='right', va='center')
+  ax.text(lo, 0.0, 'x ', ha='right', va='center')
+  ax.set_xlim(lo, hi)
+  ax.set_ylim(z_level - 0.05 * top, top)
+  ax.set_yticks([0.5, 1.0])
+  ax.set_title(f'({label}) step {int(analysis["step"][i])}: '
+               f'JSD {analysis["jsd"][i]:.2g} nats', fontsize=10)
+  for side in ('top', 'right'):
+    ax.spines[side].set_visible(False)
+
+
+def figure_1(analysis, config, path: str) -> None:
+  """Four panels (a)-(d) at ``config.panel_steps``."""
+  # Figure, not pyplot: files are written without touching the backend
+  # (notebooks keep their inline one).
+  fig = Figure(figsize=(16, 3.6))
+  axes = fig.subplots(1, 4, sharey=True)
+  draw_panels(axes, analysis, config.panel_steps)
+  axes[0].legend(loc='upper left', fontsize=8, frameon=False)
+  fig.suptitle('Goodfellow et al. 2014, Figure 1, from a training run: '
+               'data (black dots), G (green), D (blue dashes), D* (faint)',
+               fontsize=11)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+
+
+def draw_panels(axes, analysis, panel_steps) -> None:
+  """Panels (a), (b), ... at the snapshots nearest ``panel_steps``."""
+  for ax, label, wanted in zip(axes, 'abcdefgh', panel_steps):
+    _panel(ax, analysis, _snapshot_index(analysis['step'], wanted), label)
+
+
+def training_curves(analysis, history, path: str) -> None:
+  """JSD(p_data || p_g) and the game's value over training."""
+  steps = analysis['step']
+  fig = Figure(figsize=(11, 3.6))
+  ax_jsd, ax_v = fig.subplots(1, 2)
+  ax_jsd.semilogy(steps, np.maximum(analysis['jsd'], 1e-6), color='green')
+  ax_jsd.set_xlabel('step')
+  ax_jsd.set_ylabel('JSD(p_data || p_g) [nats]')
+  ax_v.plot(np.arange(1, len(history['d_loss']) + 1), -history['d_loss'],
+            color='0.75', lw=0.5, label='V on minibatches')
+  ax_v.plot(steps, analysis['value'], color='blue', label='V(D, G)')
+  ax_v.plot(steps, analysis['value_optimal'], color='black',
+            label=r'$C(G) = V(D^*, G)$')
+  ax_v.axhline(-np.log(4.0), color='red', ls=':', label=r'$-\log 4$')
+  ax_v.set_xlabel('step')
+  ax_v.set_ylim(-2.0, 0.0)
+  ax_v.legend(fontsize=8, frameon=False)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)

@@ -1,0 +1,29 @@
+"""The notebooks execute top to bottom (with short runs)."""
+
+import os
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize('name,env', [
+    ('toy_1d.ipynb', {'TOY_1D_STEPS': '200', 'TOY_1D_SNAPSHOTS': '4'}),
+])
+def test_notebook_executes(name, env, monkeypatch):
+  for key, value in env.items():
+    monkeypatch.setenv(key, value)
+  monkeypatch.setenv('JAX_PLATFORMS', 'cpu')
+  monkeypatch.setenv('PYTHONPATH', ROOT + os.pathsep + os.environ.get(
+      'PYTHONPATH', ''))
+  notebook = nbformat.read(os.path.join(ROOT, 'notebooks', name), as_version=4)
+  NotebookClient(notebook, timeout=300, kernel_name='python3',
+                 resources={'metadata': {'path': os.path.join(ROOT,
+                                                              'notebooks')}}
+                 ).execute()
+  outputs = [o for cell in notebook.cells if cell.cell_type == 'code'
+             for o in cell.get('outputs', [])]
+  assert not [o for o in outputs if o.get('output_type') == 'error']
+  assert any(o.get('output_type') == 'display_data' for o in outputs)
