@@ -9,6 +9,8 @@
 
 import ml_collections
 
+from gan_jax import config_lib
+
 PRESETS = ('digits', 'anime')
 
 
@@ -36,12 +38,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # switches G to eval mode) or with the running averages.
   config.model.sample_with_batch_stats = True
 
-  config.optimizer = ml_collections.ConfigDict()
-  config.optimizer.name = 'adam'
-  config.optimizer.lr = 2e-4
-  config.optimizer.b1 = 0.5
-  config.optimizer.b2 = 0.999
-  config.optimizer.eps = 1e-8
+  config.optimizer = config_lib.optimizer_config(lr=2e-4, b1=0.5)  # Sec. 4
 
   config.data = ml_collections.ConfigDict()
   config.data.source = 'digits'  # or 'folder:PATH'

@@ -7,6 +7,8 @@ Presets via ``--config=configs/toy_1d.py:NAME``:
 
 import ml_collections
 
+from gan_jax import config_lib
+
 PRESETS = ('gaussian', 'mixture')
 
 
@@ -39,15 +41,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.num_train_steps = 3000
   config.num_snapshots = 60
 
-  config.optimizer = ml_collections.ConfigDict()
-  config.optimizer.name = 'adam'
-  config.optimizer.lr = 1e-2
-  config.optimizer.b1 = 0.5
-  config.optimizer.b2 = 0.999
-  config.optimizer.eps = 1e-8
-  config.optimizer.d_lr_multiplier = 1.0
-  # Decay to 0 so the game settles at its equilibrium instead of orbiting it.
-  config.optimizer.schedule = 'cosine'
+  # Cosine decay to 0 lets the game settle at its equilibrium instead of
+  # orbiting it.
+  config.optimizer = config_lib.optimizer_config(lr=1e-2, b1=0.5,
+                                                 schedule='cosine')
 
   config.grid = ml_collections.ConfigDict()
   config.grid.x_min = -2.0

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from gan_jax import layers, losses, models
+import ml_collections
+
+from gan_jax import layers, losses, models, train_state
 
 
 class ConfigError(ValueError):
   """A config value that cannot work; the message names the field."""
+
+
+def optimizer_config(lr: float, b1: float = 0.5, b2: float = 0.999,
+                     eps: float = 1e-8, schedule: str = 'constant',
+                     d_lr_multiplier: float = 1.0) -> ml_collections.ConfigDict:
+  """The Adam settings both players share (train_state.make_optimizer).
+
+  Defaults are DCGAN's beta1 = 0.5; ``d_lr_multiplier`` scales D's rate only
+  (two time-scale updates); ``schedule`` is 'constant' or 'cosine' (to 0).
+  """
+  return ml_collections.ConfigDict(dict(
+      name='adam', lr=lr, b1=b1, b2=b2, eps=eps, schedule=schedule,
+      d_lr_multiplier=d_lr_multiplier))
 
 
 def _require(ok: bool, field: str, message: str, value) -> None:
@@ -52,6 +67,11 @@ def validate_dcgan(config) -> None:
            "must be 'adam'", config.optimizer.name)
   _require(config.optimizer.lr > 0, 'optimizer.lr', 'must be positive',
            config.optimizer.lr)
+  _require(config.optimizer.d_lr_multiplier > 0, 'optimizer.d_lr_multiplier',
+           'must be positive', config.optimizer.d_lr_multiplier)
+  _require(config.optimizer.schedule in train_state.SCHEDULES,
+           'optimizer.schedule', f'must be one of {train_state.SCHEDULES}',
+           config.optimizer.schedule)
   for beta in ('b1', 'b2'):
     value = config.optimizer[beta]
     _require(0 <= value < 1, f'optimizer.{beta}', 'must be in [0, 1)', value)

@@ -124,8 +124,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                config.batch_size)
 
   generator, discriminator = build_models(config)
-  g_tx = train_state.make_optimizer(config.optimizer)
-  d_tx = train_state.make_optimizer(config.optimizer)
+  g_tx = train_state.make_optimizer(config.optimizer, total_steps)
+  d_tx = train_state.make_optimizer(config.optimizer,
+                                    total_steps * config.d_steps,
+                                    config.optimizer.d_lr_multiplier)
   init = jax.jit(functools.partial(
       train_state.create_train_state, generator=generator,
       discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,

@@ -46,7 +46,7 @@ def make_optimizer(opt_config,
   """
   if opt_config.name != 'adam':
     raise ValueError(f"optimizer.name must be 'adam', got {opt_config.name!r}")
-  schedule = opt_config.get('schedule', 'constant')
+  schedule = opt_config.schedule
   peak = opt_config.lr * lr_multiplier
   if schedule == 'constant':
     lr = peak

@@ -1,13 +1,11 @@
 import jax
-import ml_collections
 import numpy as np
 
-from gan_jax import checkpoints, models, train_state
+from gan_jax import checkpoints, config_lib, models, train_state
 
 
 def _state(seed):
-  opt = ml_collections.ConfigDict(dict(name='adam', lr=2e-4, b1=0.5, b2=0.999,
-                                       eps=1e-8))
+  opt = config_lib.optimizer_config(lr=2e-4)
   tx = train_state.make_optimizer(opt)
   return train_state.create_train_state(
       jax.random.PRNGKey(seed), models.Generator(32, 1, base_width=4),

@@ -32,6 +32,7 @@ def test_unknown_preset():
     ('loss', 'hinge'), ('num_train_steps', 0), ('model.z_distribution', 'cauchy'),
     ('model.dtype', 'float16'), ('model.deconv_impl', 'fft'),
     ('optimizer.lr', 0.0), ('optimizer.b1', 1.0), ('optimizer.name', 'sgd'),
+    ('optimizer.schedule', 'step'), ('optimizer.d_lr_multiplier', 0.0),
     ('data.source', 'folder:'), ('data.source', 'mnist'),
     ('sample_epochs', (0, 5)),
 ])

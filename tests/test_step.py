@@ -2,19 +2,17 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
-from gan_jax import losses, models, step, train_state
+from gan_jax import config_lib, losses, models, step, train_state
 
 Z_DIM, SIZE, BATCH = 8, 32, 16
 
 
 @pytest.fixture(scope='module')
 def parts():
-  opt = ml_collections.ConfigDict(dict(name='adam', lr=2e-4, b1=0.5, b2=0.999,
-                                       eps=1e-8))
+  opt = config_lib.optimizer_config(lr=2e-4)
   g = models.Generator(SIZE, 1, base_width=4)
   d = models.Discriminator(SIZE, base_width=4)
   tx = train_state.make_optimizer(opt)
