@@ -29,6 +29,19 @@ class _QuietLibraries:
         part in record.pathname for part in self.NOISY)
 
 
+def _parse_flags(argv):
+  """absl's parser, but a bad flag or config file is one line, no traceback."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    # config_flags embeds the config file's traceback; its last line is the
+    # error itself (e.g. an unknown preset).
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    sys.exit(f'gan_jax: error: {lines[-1]}\n'
+             'Usage: python -m gan_jax.main --config=configs/FILE.py[:PRESET] '
+             '--workdir=DIR [--config.FIELD=VALUE ...]')
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
@@ -49,4 +62,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

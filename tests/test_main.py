@@ -38,3 +38,12 @@ def test_cli_missing_folder(tmp_path):
                 f'--config.data.source=folder:{tmp_path}/nope')
   assert result.returncode != 0
   assert 'does not exist' in result.stderr and 'Traceback' not in result.stderr
+
+
+def test_cli_unknown_preset_and_missing_workdir():
+  result = _run('--config=configs/dcgan.py:mnist', '--workdir=/tmp/unused')
+  assert result.returncode != 0
+  assert "gan_jax: error: ValueError: unknown preset 'mnist'" in result.stderr
+  assert 'Traceback' not in result.stderr
+  result = _run('--config=configs/dcgan.py')
+  assert result.returncode != 0 and '--workdir' in result.stderr
