@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging as std_logging
 import sys
 
 from absl import app, flags, logging
@@ -25,7 +26,7 @@ class _QuietLibraries:
   NOISY = ('/orbax/',)
 
   def filter(self, record) -> bool:
-    return record.levelno >= logging.WARNING or not any(
+    return record.levelno >= std_logging.WARNING or not any(
         part in record.pathname for part in self.NOISY)
 
 
@@ -45,7 +46,8 @@ def _parse_flags(argv):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  logging.get_absl_handler().addFilter(_QuietLibraries())
+  # absl.logging.info(...) anywhere (orbax included) logs on this logger.
+  std_logging.getLogger('absl').addFilter(_QuietLibraries())
   experiment = FLAGS.config.get('experiment', 'dcgan')
   try:
     if experiment == 'dcgan':
