@@ -34,6 +34,26 @@ def build_models(config) -> tuple[models.Generator, models.Discriminator]:
   return generator, discriminator
 
 
+def build_training(config, data_shape: tuple[int, int, int],
+                   total_steps: int):
+  """(generator, init(key) -> state, train_step(state, real) -> (state,
+  metrics)), both compiled; the step donates the state it is given."""
+  generator, discriminator = build_models(config)
+  g_tx = train_state.make_optimizer(config.optimizer, total_steps)
+  d_tx = train_state.make_optimizer(config.optimizer,
+                                    total_steps * config.d_steps,
+                                    config.optimizer.d_lr_multiplier)
+  init = jax.jit(functools.partial(
+      train_state.create_train_state, generator=generator,
+      discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
+      z_dim=config.model.z_dim, data_shape=data_shape))
+  train_step = jax.jit(step.make_train_step(
+      generator, discriminator, g_tx, d_tx, loss=config.loss,
+      z_dim=config.model.z_dim, z_distribution=config.model.z_distribution),
+                       donate_argnums=0)
+  return generator, init, train_step
+
+
 def num_train_steps(config, num_examples: int) -> int:
   if config.num_train_steps > 0:
     return config.num_train_steps
@@ -123,15 +143,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                source.name, source.num_examples, source.image_shape, per_epoch,
                config.batch_size)
 
-  generator, discriminator = build_models(config)
-  g_tx = train_state.make_optimizer(config.optimizer, total_steps)
-  d_tx = train_state.make_optimizer(config.optimizer,
-                                    total_steps * config.d_steps,
-                                    config.optimizer.d_lr_multiplier)
-  init = jax.jit(functools.partial(
-      train_state.create_train_state, generator=generator,
-      discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
-      z_dim=config.model.z_dim, data_shape=source.image_shape))
+  generator, init, train_step = build_training(config, source.image_shape,
+                                               total_steps)
   state = init(jax.random.PRNGKey(config.seed))
   manager = checkpoints.make_manager(workdir, config.checkpoint_max_to_keep)
   state, restored_step = checkpoints.restore_latest(manager, state)
@@ -142,10 +155,6 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                  total_steps)
 
   outputs = _Outputs(workdir, enabled=jax.process_index() == 0)
-  train_step = jax.jit(step.make_train_step(
-      generator, discriminator, g_tx, d_tx, loss=config.loss,
-      z_dim=config.model.z_dim, z_distribution=config.model.z_distribution),
-                       donate_argnums=0)
   fixed_z = train_state.sample_latent(
       jax.random.PRNGKey(config.seed + 1), config.num_sample_images,
       config.model.z_dim, config.model.z_distribution)

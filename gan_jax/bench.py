@@ -1,0 +1,96 @@
+"""Throughput of the DCGAN update on synthetic data, and of the input pipeline.
+
+    python -m gan_jax.bench --config=configs/dcgan.py:anime
+    python -m gan_jax.bench --config=configs/dcgan.py:anime --pipeline \\
+        --config.data.source=folder:/path/to/anime_faces
+
+Prints one JSON line. The update is the real compiled step of ``train.py``
+(k D updates + one G update on a (k, batch) uint8 input), timed after a
+warm-up; ``images_per_s`` counts the real images it consumes, as
+../shared/bench/torch_dcgan.py counts its batch per update.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from absl import app, flags
+import jax
+import numpy as np
+from ml_collections import config_flags
+
+from gan_jax import config_lib, input_pipeline, train
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file('config', None, 'Config file[:preset].')
+flags.DEFINE_integer('steps', 10, 'Timed updates (or pipeline steps).')
+flags.DEFINE_integer('warmup', 3, 'Untimed updates after the compiling one.')
+flags.DEFINE_bool('pipeline', False, 'Time the input pipeline alone instead '
+                  '(config.data.source must be set).')
+flags.mark_flags_as_required(['config'])
+
+
+def bench_step(config, steps: int, warmup: int) -> dict:
+  shape = (config.image_size, config.image_size, config.channels)
+  _, init, train_step = train.build_training(config, shape, steps + warmup + 1)
+  state = init(jax.random.PRNGKey(config.seed))
+  real = jax.device_put(np.random.default_rng(0).integers(
+      0, 256, (config.d_steps, config.batch_size, *shape), dtype=np.uint8))
+  start = time.perf_counter()
+  state, metrics = train_step(state, real)
+  jax.block_until_ready((state, metrics))
+  compile_s = time.perf_counter() - start
+  for _ in range(warmup):
+    state, metrics = train_step(state, real)
+  jax.block_until_ready((state, metrics))
+  start = time.perf_counter()
+  for _ in range(steps):
+    state, metrics = train_step(state, real)
+  jax.block_until_ready((state, metrics))
+  seconds = (time.perf_counter() - start) / steps
+  return {'images_per_s': config.batch_size * config.d_steps / seconds,
+          'step_ms': 1e3 * seconds, 'compile_s': compile_s}
+
+
+def bench_pipeline(config, steps: int, warmup: int) -> dict:
+  source = input_pipeline.make_source(config.data.source, config.image_size,
+                                      config.channels)
+  batches = input_pipeline.train_batches(
+      source, seed=config.seed, batch_size=config.batch_size,
+      d_steps=config.d_steps, num_steps=steps + warmup,
+      num_threads=config.data.num_workers, prefetch=config.data.prefetch)
+  for _ in range(warmup):
+    next(batches)
+  start = time.perf_counter()
+  for _ in range(steps):
+    next(batches)
+  seconds = (time.perf_counter() - start) / steps
+  return {'pipeline_images_per_s': config.batch_size * config.d_steps / seconds,
+          'source': source.name, 'num_workers': config.data.num_workers}
+
+
+def main(argv):
+  del argv
+  config = FLAGS.config
+  if not FLAGS.pipeline and config.data.source == 'folder:':
+    config.data.source = 'digits'  # synthetic batches: the path is unused
+  try:
+    config_lib.validate_dcgan(config)
+    result = (bench_pipeline if FLAGS.pipeline else bench_step)(
+        config, FLAGS.steps, FLAGS.warmup)
+  except (config_lib.ConfigError, input_pipeline.DataError) as e:
+    sys.exit(f'gan_jax.bench: error: {e}')
+  device = jax.devices()[0]
+  print(json.dumps({
+      **result, 'batch_size': config.batch_size,
+      'image_size': config.image_size, 'channels': config.channels,
+      'd_steps': config.d_steps, 'dtype': config.model.dtype,
+      'deconv_impl': config.model.deconv_impl,
+      'device': f'{device.platform}:{device.device_kind}',
+      'num_devices': jax.device_count(), 'jax': jax.__version__}))
+
+
+if __name__ == '__main__':
+  app.run(main)

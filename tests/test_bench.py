@@ -1,0 +1,34 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from gan_jax import bench
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_bench_step_and_pipeline(tiny_config):
+  step = bench.bench_step(tiny_config, steps=2, warmup=1)
+  assert step['images_per_s'] > 0 and step['compile_s'] > 0
+  assert step['step_ms'] == pytest.approx(
+      1e3 * tiny_config.batch_size / step['images_per_s'])
+  pipeline = bench.bench_pipeline(tiny_config, steps=3, warmup=1)
+  assert pipeline['pipeline_images_per_s'] > 0
+  assert pipeline['source'] == 'digits'
+
+
+def test_bench_cli_prints_one_json_line():
+  result = subprocess.run(
+      [sys.executable, '-m', 'gan_jax.bench', '--config=configs/dcgan.py',
+       '--steps=1', '--warmup=0', '--config.batch_size=8',
+       '--config.model.base_width=4'], cwd=ROOT, capture_output=True,
+      text=True, timeout=300, env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
+  assert result.returncode == 0, result.stderr[-2000:]
+  line = json.loads(result.stdout.strip().splitlines()[-1])
+  for key in ('images_per_s', 'step_ms', 'compile_s', 'batch_size',
+              'image_size', 'device', 'dtype'):
+    assert key in line, key
+  assert line['batch_size'] == 8 and line['device'].startswith('cpu')
