@@ -1,4 +1,4 @@
-"""A transposed convolution that is fast on XLA:CPU, a drop-in for G's layers.
+"""Convolutions whose gradients are fast on XLA:CPU, drop-ins for G's and D's layers.
 
 On XLA:CPU the gradient of ``lax.conv_transpose`` with respect to its kernel
 is an order of magnitude slower than that of an ordinary convolution. The two
@@ -15,8 +15,11 @@ transposed convolutions DCGAN uses have exact ordinary-convolution forms:
   interleaves them.
 
 ``ConvTranspose`` keeps ``nn.ConvTranspose``'s parameter (name, shape
-(kh, kw, out, in) with transpose_kernel=True, initialiser), so checkpoints
-and the reference's layer-for-layer layout do not depend on the choice.
+(kh, kw, out, in) with transpose_kernel=True, initialiser), and ``Conv``
+``nn.Conv``'s, so checkpoints and the reference's layer-for-layer layout do
+not depend on the choice. ``Conv`` (D's stride-2 layers) keeps XLA's forward
+and replaces the backward, whose input gradient is the same transposed
+convolution as G's upsampling layer.
 """
 
 from __future__ import annotations
@@ -94,3 +97,70 @@ def _subpixel_upsample(x: jax.Array, kernel: jax.Array) -> jax.Array:
                                  for s in (0, 1)], axis=3) for r in (0, 1)],
                      axis=2)  # (n, h, r, w, s, out)
   return phases.reshape(n, 2 * h, 2 * w, out)
+
+
+_DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
+
+
+def _downsample_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """Kernel-4, stride-2, padding-1 convolution (D's layers), XLA's op."""
+  return jax.lax.conv_general_dilated(x, kernel, (2, 2), ((1, 1), (1, 1)),
+                                      dimension_numbers=_DIMENSIONS)
+
+
+@jax.custom_vjp
+def downsample_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """``_downsample_conv`` with a backward pass that is fast on XLA:CPU.
+
+  Forward is XLA's convolution. Its input gradient is the transposed
+  convolution of the cotangent with the same kernel, exactly the layer
+  ``_subpixel_upsample`` computes; its kernel gradient is, for each of the 16
+  taps, one matrix product of the strided input slice with the cotangent.
+  """
+  return _downsample_conv(x, kernel)
+
+
+def _downsample_conv_fwd(x, kernel):
+  return _downsample_conv(x, kernel), (x, kernel)
+
+
+def _downsample_conv_bwd(residuals, cotangent):
+  x, kernel = residuals
+  # (kh, kw, in, out) read as a transposed-conv kernel (kh, kw, out', in').
+  dx = _subpixel_upsample(cotangent, kernel).astype(x.dtype)
+  padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  h, w = cotangent.shape[1:3]
+  flat_cotangent = cotangent.reshape(-1, cotangent.shape[-1])
+  taps = [jax.lax.dot_general(
+      padded[:, i:i + 2 * h:2, j:j + 2 * w:2, :].reshape(-1, x.shape[-1]),
+      flat_cotangent, (((0,), (0,)), ((), ())))
+          for i in range(4) for j in range(4)]
+  dkernel = jnp.stack(taps).reshape(kernel.shape).astype(kernel.dtype)
+  return dx, dkernel
+
+
+downsample_conv.defvjp(_downsample_conv_fwd, _downsample_conv_bwd)
+
+
+class Conv(nn.Module):
+  """PyTorch-style Conv2d(kernel 4, stride, padding), no bias, NHWC; the
+  stride-2 layers take ``downsample_conv``'s fast backward under 'subpixel'."""
+  features: int
+  stride: int
+  padding: int
+  kernel_init: Callable = nn.initializers.normal(0.02)
+  dtype: Any = jnp.float32
+  impl: str = 'auto'
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', self.kernel_init,
+                        (4, 4, x.shape[-1], self.features), jnp.float32)
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    even = x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0
+    if (resolve_impl(self.impl) == 'subpixel' and even
+        and (self.stride, self.padding) == (2, 1)):
+      return downsample_conv(x, kernel)
+    return jax.lax.conv_general_dilated(
+        x, kernel, (self.stride, self.stride),
+        ((self.padding, self.padding),) * 2, dimension_numbers=_DIMENSIONS)

@@ -91,14 +91,15 @@ class Discriminator(nn.Module):
   init_stddev: float = 0.02
   dtype: Any = jnp.float32
   axis_name: str | None = None
+  # The gradient of a strided convolution is a transposed one: see layers.
+  deconv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, x, train: bool = True):
     n_down = num_upsampling_blocks(self.image_size)
-    conv = lambda features, stride, pad: nn.Conv(
-        features, (4, 4), strides=(stride, stride),
-        padding=((pad, pad), (pad, pad)), use_bias=False,
-        kernel_init=conv_init(self.init_stddev), dtype=self.dtype)
+    conv = lambda features, stride, pad: layers.Conv(
+        features, stride, pad, kernel_init=conv_init(self.init_stddev),
+        dtype=self.dtype, impl=self.deconv_impl)
 
     x = x.astype(self.dtype)
     x = nn.leaky_relu(conv(self.base_width, 2, 1)(x), _LEAKY_SLOPE)

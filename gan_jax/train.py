@@ -30,7 +30,8 @@ def build_models(config) -> tuple[models.Generator, models.Discriminator]:
       dtype=dtype, deconv_impl=config.model.deconv_impl)
   discriminator = models.Discriminator(
       image_size=config.image_size, base_width=config.model.base_width,
-      init_stddev=config.model.init_stddev, dtype=dtype)
+      init_stddev=config.model.init_stddev, dtype=dtype,
+      deconv_impl=config.model.deconv_impl)
   return generator, discriminator
 
 

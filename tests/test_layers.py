@@ -45,3 +45,31 @@ def test_auto_resolves_per_backend():
       'subpixel' if jax.default_backend() == 'cpu' else 'lax')
   with pytest.raises(ValueError, match='deconv_impl'):
     layers.resolve_impl('fft')
+
+
+# (stride, padding, input size): D's downsampling layers and its 4x4 head.
+CONV_CASES = [(2, 1, 8), (2, 1, 4), (1, 0, 4)]
+
+
+@pytest.mark.parametrize('stride,pad,size', CONV_CASES)
+@pytest.mark.parametrize('impl', ['subpixel', 'lax'])
+def test_conv_matches_flax_conv(stride, pad, size, impl):
+  x = jax.random.normal(jax.random.PRNGKey(0), (3, size, size, 4))
+  ref = nn.Conv(6, (4, 4), strides=(stride, stride),
+                padding=((pad, pad),) * 2, use_bias=False)
+  variables = ref.init(jax.random.PRNGKey(1), x)
+  layer = layers.Conv(6, stride, pad, impl=impl)
+  assert jax.tree.map(jnp.shape, layer.init(jax.random.PRNGKey(1), x)) == (
+      jax.tree.map(jnp.shape, variables))
+  np.testing.assert_allclose(layer.apply(variables, x), ref.apply(variables, x),
+                             atol=1e-5)
+  cotangent = jax.random.normal(jax.random.PRNGKey(2),
+                                ref.apply(variables, x).shape)
+
+  def grads(module):
+    _, vjp = jax.vjp(lambda v, x: module.apply(v, x), variables, x)
+    return vjp(cotangent)
+
+  for got, want in zip(jax.tree.leaves(grads(layer)),
+                       jax.tree.leaves(grads(ref))):
+    np.testing.assert_allclose(got, want, atol=1e-4)
