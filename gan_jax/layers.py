@@ -49,14 +49,18 @@ def _torch_padding(kernel: int, pad: int) -> tuple[int, int]:
   return (kernel - 1 - pad, kernel - 1 - pad)
 
 
-class ConvTranspose(nn.Module):
-  """PyTorch-style ConvTranspose2d(kernel 4, stride, padding), no bias, NHWC."""
+class _Kernel4Layer(nn.Module):
+  """Fields shared by the PyTorch-style kernel-4, bias-free NHWC layers."""
   features: int
   stride: int
   padding: int
   kernel_init: Callable = nn.initializers.normal(0.02)
   dtype: Any = jnp.float32
   impl: str = 'auto'
+
+
+class ConvTranspose(_Kernel4Layer):
+  """PyTorch-style ConvTranspose2d(kernel 4, stride, padding)."""
 
   @nn.compact
   def __call__(self, x):
@@ -142,15 +146,9 @@ def _downsample_conv_bwd(residuals, cotangent):
 downsample_conv.defvjp(_downsample_conv_fwd, _downsample_conv_bwd)
 
 
-class Conv(nn.Module):
-  """PyTorch-style Conv2d(kernel 4, stride, padding), no bias, NHWC; the
-  stride-2 layers take ``downsample_conv``'s fast backward under 'subpixel'."""
-  features: int
-  stride: int
-  padding: int
-  kernel_init: Callable = nn.initializers.normal(0.02)
-  dtype: Any = jnp.float32
-  impl: str = 'auto'
+class Conv(_Kernel4Layer):
+  """PyTorch-style Conv2d(kernel 4, stride, padding); the stride-2 layers
+  take ``downsample_conv``'s fast backward under 'subpixel'."""
 
   @nn.compact
   def __call__(self, x):

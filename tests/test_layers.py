@@ -17,19 +17,15 @@ def _reference(stride, pad):
                           transpose_kernel=True, use_bias=False)
 
 
-@pytest.mark.parametrize('stride,pad,size', CASES)
-@pytest.mark.parametrize('impl', ['subpixel', 'lax'])
-def test_matches_flax_conv_transpose(stride, pad, size, impl):
-  x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, 3))
-  ref = _reference(stride, pad)
+def _assert_same_function(layer, ref, x):
+  """Same parameter shapes, forward, and gradients (parameters and input)."""
   variables = ref.init(jax.random.PRNGKey(1), x)
-  layer = layers.ConvTranspose(5, stride, pad, impl=impl)
   assert jax.tree.map(jnp.shape, layer.init(jax.random.PRNGKey(1), x)) == (
       jax.tree.map(jnp.shape, variables))
   np.testing.assert_allclose(layer.apply(variables, x), ref.apply(variables, x),
                              atol=1e-5)
-  cotangent = jax.random.normal(jax.random.PRNGKey(2), ref.apply(variables,
-                                                                 x).shape)
+  cotangent = jax.random.normal(jax.random.PRNGKey(2),
+                                ref.apply(variables, x).shape)
 
   def grads(module):
     _, vjp = jax.vjp(lambda v, x: module.apply(v, x), variables, x)
@@ -38,6 +34,14 @@ def test_matches_flax_conv_transpose(stride, pad, size, impl):
   for got, want in zip(jax.tree.leaves(grads(layer)),
                        jax.tree.leaves(grads(ref))):
     np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+@pytest.mark.parametrize('stride,pad,size', CASES)
+@pytest.mark.parametrize('impl', ['subpixel', 'lax'])
+def test_matches_flax_conv_transpose(stride, pad, size, impl):
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, 3))
+  _assert_same_function(layers.ConvTranspose(5, stride, pad, impl=impl),
+                        _reference(stride, pad), x)
 
 
 def test_auto_resolves_per_backend():
@@ -57,19 +61,4 @@ def test_conv_matches_flax_conv(stride, pad, size, impl):
   x = jax.random.normal(jax.random.PRNGKey(0), (3, size, size, 4))
   ref = nn.Conv(6, (4, 4), strides=(stride, stride),
                 padding=((pad, pad),) * 2, use_bias=False)
-  variables = ref.init(jax.random.PRNGKey(1), x)
-  layer = layers.Conv(6, stride, pad, impl=impl)
-  assert jax.tree.map(jnp.shape, layer.init(jax.random.PRNGKey(1), x)) == (
-      jax.tree.map(jnp.shape, variables))
-  np.testing.assert_allclose(layer.apply(variables, x), ref.apply(variables, x),
-                             atol=1e-5)
-  cotangent = jax.random.normal(jax.random.PRNGKey(2),
-                                ref.apply(variables, x).shape)
-
-  def grads(module):
-    _, vjp = jax.vjp(lambda v, x: module.apply(v, x), variables, x)
-    return vjp(cotangent)
-
-  for got, want in zip(jax.tree.leaves(grads(layer)),
-                       jax.tree.leaves(grads(ref))):
-    np.testing.assert_allclose(got, want, atol=1e-4)
+  _assert_same_function(layers.Conv(6, stride, pad, impl=impl), ref, x)
