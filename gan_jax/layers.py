@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 
 DECONV_IMPLS = ('auto', 'subpixel', 'lax')
+_DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
 
 
 def resolve_impl(impl: str) -> str:
@@ -78,7 +79,7 @@ class ConvTranspose(_Kernel4Layer):
     return jax.lax.conv_transpose(
         x, kernel, strides=(self.stride, self.stride),
         padding=(_torch_padding(4, self.padding),) * 2,
-        dimension_numbers=('NHWC', 'HWIO', 'NHWC'), transpose_kernel=True)
+        dimension_numbers=_DIMENSIONS, transpose_kernel=True)
 
 
 def _subpixel_upsample(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -102,8 +103,6 @@ def _subpixel_upsample(x: jax.Array, kernel: jax.Array) -> jax.Array:
                      axis=2)  # (n, h, r, w, s, out)
   return phases.reshape(n, 2 * h, 2 * w, out)
 
-
-_DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
 
 
 def _downsample_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:

@@ -40,10 +40,8 @@ def build_training(config, data_shape: tuple[int, int, int],
   """(generator, init(key) -> state, train_step(state, real) -> (state,
   metrics)), both compiled; the step donates the state it is given."""
   generator, discriminator = build_models(config)
-  g_tx = train_state.make_optimizer(config.optimizer, total_steps)
-  d_tx = train_state.make_optimizer(config.optimizer,
-                                    total_steps * config.d_steps,
-                                    config.optimizer.d_lr_multiplier)
+  g_tx, d_tx = train_state.make_optimizers(config.optimizer, total_steps,
+                                           config.d_steps)
   init = jax.jit(functools.partial(
       train_state.create_train_state, generator=generator,
       discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,

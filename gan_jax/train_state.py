@@ -61,6 +61,16 @@ def make_optimizer(opt_config,
                     eps=opt_config.eps)
 
 
+def make_optimizers(opt_config, num_train_steps: int, d_steps: int
+                    ) -> tuple[optax.GradientTransformation,
+                               optax.GradientTransformation]:
+  """(G's, D's) Adam: D updates d_steps times per G update (Algorithm 1), so
+  its schedule spans d_steps * num_train_steps updates."""
+  return (make_optimizer(opt_config, num_train_steps),
+          make_optimizer(opt_config, d_steps * num_train_steps,
+                         opt_config.d_lr_multiplier))
+
+
 def sample_latent(key: jax.Array, num: int, z_dim: int,
                   distribution: str) -> jax.Array:
   """z ~ U[-1, 1]^z_dim (DCGAN Sec. 4) or N(0, I)."""

@@ -74,6 +74,13 @@ def test_bad_mixture_named():
     toy_1d.Mixture1D.from_config(config.data)
 
 
+def test_bad_activation_named():
+  config = toy_configs.get_config()
+  config.model.d_activation = 'swish'
+  with pytest.raises(config_lib.ConfigError, match='config.model.d_activation'):
+    toy_1d.build_players(config)
+
+
 def test_unknown_preset():
   with pytest.raises(ValueError, match="unknown preset 'ring'"):
     toy_configs.get_config('ring')

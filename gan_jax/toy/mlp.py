@@ -12,6 +12,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+ACTIVATIONS = {'relu': nn.relu, 'tanh': nn.tanh, 'elu': nn.elu,
+               'softplus': nn.softplus,
+               'leaky_relu': lambda h: nn.leaky_relu(h, 0.2)}
+
 
 class MLP(nn.Module):
   """x (n, d_in) -> (n, out_dim); with out_dim None, D's logits (n,)."""
@@ -25,9 +29,10 @@ class MLP(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     del train
-    act = {'relu': nn.relu, 'tanh': nn.tanh, 'leaky_relu':
-           lambda h: nn.leaky_relu(h, 0.2), 'softplus': nn.softplus,
-           'elu': nn.elu}[self.activation]
+    if self.activation not in ACTIVATIONS:
+      raise ValueError(f'activation must be one of {sorted(ACTIVATIONS)}, '
+                       f'got {self.activation!r}')
+    act = ACTIVATIONS[self.activation]
     bias_init = (nn.initializers.normal(self.bias_stddev) if self.bias_stddev
                  else nn.initializers.zeros)
     for width in self.hidden:
@@ -51,7 +56,6 @@ class MonotoneMLP(nn.Module):
   reach (the run stalls at JSD ~ 0.012 nats with D far from 1/2 at the edges).
   """
   hidden: Sequence[int]
-  out_dim: int = 1
   steepness: float = 0.5  # mean of the raw (pre-softplus) unit slopes
   centre_spread: float = 1.0
 

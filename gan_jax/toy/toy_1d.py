@@ -11,7 +11,6 @@ with ``theory``: p_g by change of variables, D*, JSD, V(D, G), V(D*, G).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import logging
 import os
@@ -63,6 +62,11 @@ class Mixture1D:
 
 
 def build_players(config):
+  for field in ('g_activation', 'd_activation'):
+    if config.model[field] not in mlp.ACTIVATIONS:
+      raise config_lib.ConfigError(
+          f'config.model.{field} must be one of {sorted(mlp.ACTIVATIONS)}, '
+          f'got {config.model[field]!r}')
   if config.model.g_monotone:
     generator = mlp.MonotoneMLP(tuple(config.model.g_hidden),
                                 steepness=config.model.g_steepness,
@@ -85,14 +89,13 @@ def train(config) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
   """
   if config.num_train_steps % config.num_snapshots:
     raise config_lib.ConfigError(
-        f'config.num_train_steps {config.num_train_steps} must be '
-                     f'a multiple of config.num_snapshots {config.num_snapshots}')
+        f'config.num_train_steps {config.num_train_steps} must be a '
+        f'multiple of config.num_snapshots {config.num_snapshots}')
   data = Mixture1D.from_config(config.data)
   generator, discriminator = build_players(config)
   k, m = config.d_steps, config.batch_size
-  g_tx = train_state.make_optimizer(config.optimizer, config.num_train_steps)
-  d_tx = train_state.make_optimizer(config.optimizer, k * config.num_train_steps,
-                                    config.optimizer.d_lr_multiplier)
+  g_tx, d_tx = train_state.make_optimizers(config.optimizer,
+                                           config.num_train_steps, k)
   train_step = step_lib.make_train_step(
       generator, discriminator, g_tx, d_tx, loss=config.loss, z_dim=1,
       z_distribution=config.z_distribution)
