@@ -33,7 +33,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.model.base_width = 32  # channels of D's first / G's last hidden layer
   config.model.init_stddev = 0.02
   config.model.dtype = 'float32'
-  config.model.deconv_impl = 'auto'  # 'subpixel' | 'lax' (gan_jax/layers.py)
+  config.model.conv_impl = 'auto'  # 'matmul' | 'lax' (gan_jax/layers.py)
   # Samples from G with batch statistics (as the reference DCGAN, which never
   # switches G to eval mode) or with the running averages.
   config.model.sample_with_batch_stats = True

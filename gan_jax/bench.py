@@ -87,7 +87,7 @@ def main(argv):
       **result, 'batch_size': config.batch_size,
       'image_size': config.image_size, 'channels': config.channels,
       'd_steps': config.d_steps, 'dtype': config.model.dtype,
-      'deconv_impl': config.model.deconv_impl,
+      'conv_impl': config.model.conv_impl,
       'device': f'{device.platform}:{device.device_kind}',
       'num_devices': jax.device_count(), 'jax': jax.__version__}))
 

@@ -58,9 +58,9 @@ def validate_dcgan(config) -> None:
            config.model.z_distribution)
   _require(config.model.dtype in ('float32', 'bfloat16'), 'model.dtype',
            "must be 'float32' or 'bfloat16'", config.model.dtype)
-  _require(config.model.deconv_impl in layers.DECONV_IMPLS,
-           'model.deconv_impl', f'must be one of {layers.DECONV_IMPLS}',
-           config.model.deconv_impl)
+  _require(config.model.conv_impl in layers.IMPLS,
+           'model.conv_impl', f'must be one of {layers.IMPLS}',
+           config.model.conv_impl)
   _require(config.model.init_stddev > 0, 'model.init_stddev',
            'must be positive', config.model.init_stddev)
   _require(config.optimizer.name == 'adam', 'optimizer.name',

@@ -60,7 +60,7 @@ class Generator(nn.Module):
   init_stddev: float = 0.02
   dtype: Any = jnp.float32
   axis_name: str | None = None  # batch-norm statistics across devices
-  deconv_impl: str = 'auto'  # see layers.ConvTranspose
+  conv_impl: str = 'auto'  # see gan_jax/layers.py
 
   @nn.compact
   def __call__(self, z, train: bool = True):
@@ -71,7 +71,7 @@ class Generator(nn.Module):
         scale_init=bn_scale_init(self.init_stddev))
     deconv = lambda features, stride, pad: layers.ConvTranspose(
         features, stride, pad, kernel_init=conv_init(self.init_stddev),
-        dtype=self.dtype, impl=self.deconv_impl)
+        dtype=self.dtype, impl=self.conv_impl)
 
     x = z.reshape(z.shape[0], 1, 1, z.shape[-1]).astype(self.dtype)
     # Projection of z to the 4x4 seed map: ConvTranspose(k=4, s=1, p=0).
@@ -92,14 +92,14 @@ class Discriminator(nn.Module):
   dtype: Any = jnp.float32
   axis_name: str | None = None
   # The gradient of a strided convolution is a transposed one: see layers.
-  deconv_impl: str = 'auto'
+  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, x, train: bool = True):
     n_down = num_upsampling_blocks(self.image_size)
     conv = lambda features, stride, pad: layers.Conv(
         features, stride, pad, kernel_init=conv_init(self.init_stddev),
-        dtype=self.dtype, impl=self.deconv_impl)
+        dtype=self.dtype, impl=self.conv_impl)
 
     x = x.astype(self.dtype)
     x = nn.leaky_relu(conv(self.base_width, 2, 1)(x), _LEAKY_SLOPE)

@@ -27,11 +27,11 @@ def build_models(config) -> tuple[models.Generator, models.Discriminator]:
   generator = models.Generator(
       image_size=config.image_size, channels=config.channels,
       base_width=config.model.base_width, init_stddev=config.model.init_stddev,
-      dtype=dtype, deconv_impl=config.model.deconv_impl)
+      dtype=dtype, conv_impl=config.model.conv_impl)
   discriminator = models.Discriminator(
       image_size=config.image_size, base_width=config.model.base_width,
       init_stddev=config.model.init_stddev, dtype=dtype,
-      deconv_impl=config.model.deconv_impl)
+      conv_impl=config.model.conv_impl)
   return generator, discriminator
 
 

@@ -30,7 +30,7 @@ def test_unknown_preset():
 @pytest.mark.parametrize('field,value', [
     ('batch_size', 0), ('d_steps', -1), ('image_size', 48), ('channels', 2),
     ('loss', 'hinge'), ('num_train_steps', 0), ('model.z_distribution', 'cauchy'),
-    ('model.dtype', 'float16'), ('model.deconv_impl', 'fft'),
+    ('model.dtype', 'float16'), ('model.conv_impl', 'fft'),
     ('optimizer.lr', 0.0), ('optimizer.b1', 1.0), ('optimizer.name', 'sgd'),
     ('optimizer.schedule', 'step'), ('optimizer.d_lr_multiplier', 0.0),
     ('data.source', 'folder:'), ('data.source', 'mnist'),

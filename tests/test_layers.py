@@ -37,7 +37,7 @@ def _assert_same_function(layer, ref, x):
 
 
 @pytest.mark.parametrize('stride,pad,size', CASES)
-@pytest.mark.parametrize('impl', ['subpixel', 'lax'])
+@pytest.mark.parametrize('impl', ['matmul', 'lax'])
 def test_matches_flax_conv_transpose(stride, pad, size, impl):
   x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, 3))
   _assert_same_function(layers.ConvTranspose(5, stride, pad, impl=impl),
@@ -46,8 +46,8 @@ def test_matches_flax_conv_transpose(stride, pad, size, impl):
 
 def test_auto_resolves_per_backend():
   assert layers.resolve_impl('auto') == (
-      'subpixel' if jax.default_backend() == 'cpu' else 'lax')
-  with pytest.raises(ValueError, match='deconv_impl'):
+      'matmul' if jax.default_backend() == 'cpu' else 'lax')
+  with pytest.raises(ValueError, match='conv_impl'):
     layers.resolve_impl('fft')
 
 
@@ -56,9 +56,57 @@ CONV_CASES = [(2, 1, 8), (2, 1, 4), (1, 0, 4)]
 
 
 @pytest.mark.parametrize('stride,pad,size', CONV_CASES)
-@pytest.mark.parametrize('impl', ['subpixel', 'lax'])
+@pytest.mark.parametrize('impl', ['matmul', 'lax'])
 def test_conv_matches_flax_conv(stride, pad, size, impl):
   x = jax.random.normal(jax.random.PRNGKey(0), (3, size, size, 4))
   ref = nn.Conv(6, (4, 4), strides=(stride, stride),
                 padding=((pad, pad),) * 2, use_bias=False)
   _assert_same_function(layers.Conv(6, stride, pad, impl=impl), ref, x)
+
+
+def _lax_conv(x, kernel):
+  return jax.lax.conv_general_dilated(x, kernel, (2, 2), ((1, 1), (1, 1)),
+                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+def _lax_conv_transpose(x, kernel):
+  return jax.lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)),
+                                dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+                                transpose_kernel=True)
+
+
+@pytest.mark.parametrize('form', ['gather', 'scatter'])
+def test_both_transposed_conv_forms_match_lax(form):
+  """The roofline picks one form per shape; each must be the same function."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 3, 4, 5))
+  kernel = jax.random.normal(jax.random.PRNGKey(1), (4, 4, 6, 5))
+  np.testing.assert_allclose(layers._conv_transpose(x, kernel, form),
+                             _lax_conv_transpose(x, kernel), atol=1e-4)
+
+
+def test_roofline_picks_scatter_for_the_rgb_layer_only():
+  assert layers._transpose_form(32, 32, 3, 64) == 'scatter'  # G's RGB output
+  assert layers._transpose_form(16, 16, 64, 128) == 'gather'
+
+
+@pytest.mark.parametrize('fn,ref,in_channels', [
+    (layers.conv, _lax_conv, 5), (layers.conv_transpose, _lax_conv_transpose, 6)])
+def test_custom_gradients_match_lax(fn, ref, in_channels):
+  """conv and conv_transpose are each other's input gradient (same kernel)."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 4, in_channels))
+  kernel = jax.random.normal(jax.random.PRNGKey(1), (4, 4, 5, 6))
+  out, vjp = jax.vjp(fn, x, kernel)
+  ref_out, ref_vjp = jax.vjp(ref, x, kernel)
+  np.testing.assert_allclose(out, ref_out, atol=1e-4)
+  cotangent = jax.random.normal(jax.random.PRNGKey(2), out.shape)
+  for got, want in zip(vjp(cotangent), ref_vjp(cotangent)):
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_conv_input_gradient_alone_matches_lax():
+  """With the kernel held fixed (D in G's update) conv takes XLA's forward."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 4, 5))
+  kernel = jax.random.normal(jax.random.PRNGKey(1), (4, 4, 5, 6))
+  loss = lambda fn: lambda x: jnp.sum(jnp.sin(fn(x, kernel)))
+  np.testing.assert_allclose(jax.grad(loss(layers.conv))(x),
+                             jax.grad(loss(_lax_conv))(x), atol=1e-4)
