@@ -21,7 +21,7 @@ import jax
 import numpy as np
 from ml_collections import config_flags
 
-from gan_jax import config_lib, input_pipeline, train
+from gan_jax import config_lib, input_pipeline, parallel, train
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file[:preset].')
@@ -34,10 +34,12 @@ flags.mark_flags_as_required(['config'])
 
 def bench_step(config, steps: int, warmup: int) -> dict:
   shape = (config.image_size, config.image_size, config.channels)
-  _, init, train_step = train.build_training(config, shape, steps + warmup + 1)
-  state = init(jax.random.PRNGKey(config.seed))
-  real = jax.device_put(np.random.default_rng(0).integers(
-      0, 256, (config.d_steps, config.batch_size, *shape), dtype=np.uint8))
+  training = train.build_training(config, shape, steps + warmup + 1)
+  train_step = training.train_step
+  state = training.init(jax.random.PRNGKey(config.seed))
+  real = training.put_batch(np.random.default_rng(0).integers(
+      0, 256, (config.d_steps, config.batch_size // jax.process_count(),
+               *shape), dtype=np.uint8))
   start = time.perf_counter()
   state, metrics = train_step(state, real)
   jax.block_until_ready((state, metrics))
@@ -56,7 +58,7 @@ def bench_step(config, steps: int, warmup: int) -> dict:
 
 def bench_pipeline(config, steps: int, warmup: int) -> dict:
   source = input_pipeline.make_source(config.data.source, config.image_size,
-                                      config.channels)
+                                      config.channels, config.data.tfds_dir)
   batches = input_pipeline.train_batches(
       source, seed=config.seed, batch_size=config.batch_size,
       d_steps=config.d_steps, num_steps=steps + warmup,
@@ -80,7 +82,8 @@ def main(argv):
     config_lib.validate_dcgan(config)
     result = (bench_pipeline if FLAGS.pipeline else bench_step)(
         config, FLAGS.steps, FLAGS.warmup)
-  except (config_lib.ConfigError, input_pipeline.DataError) as e:
+  except (config_lib.ConfigError, input_pipeline.DataError,
+          parallel.ParallelError) as e:
     sys.exit(f'gan_jax.bench: error: {e}')
   device = jax.devices()[0]
   print(json.dumps({
@@ -89,7 +92,8 @@ def main(argv):
       'd_steps': config.d_steps, 'dtype': config.model.dtype,
       'conv_impl': config.model.conv_impl,
       'device': f'{device.platform}:{device.device_kind}',
-      'num_devices': jax.device_count(), 'jax': jax.__version__}))
+      'parallel': config.parallel, 'num_devices': jax.device_count(),
+      'jax': jax.__version__}))
 
 
 if __name__ == '__main__':

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from gan_jax import layers, losses, models, train_state
+from gan_jax import layers, losses, models, parallel, train_state
 
 
 class ConfigError(ValueError):
@@ -58,6 +58,8 @@ def validate_dcgan(config) -> None:
            config.model.z_distribution)
   _require(config.model.dtype in ('float32', 'bfloat16'), 'model.dtype',
            "must be 'float32' or 'bfloat16'", config.model.dtype)
+  _require(config.parallel in parallel.MODES, 'parallel',
+           f'must be one of {parallel.MODES}', config.parallel)
   _require(config.model.conv_impl in layers.IMPLS,
            'model.conv_impl', f'must be one of {layers.IMPLS}',
            config.model.conv_impl)
@@ -76,8 +78,9 @@ def validate_dcgan(config) -> None:
     value = config.optimizer[beta]
     _require(0 <= value < 1, f'optimizer.{beta}', 'must be in [0, 1)', value)
   source = config.data.source
-  _require(source == 'digits' or (source.startswith('folder:')
-                                  and len(source) > len('folder:')),
-           'data.source', "must be 'digits' or 'folder:PATH'", source)
+  _require(source == 'digits' or any(
+      source.startswith(kind) and len(source) > len(kind)
+      for kind in ('folder:', 'tfds:')), 'data.source',
+           "must be 'digits', 'folder:PATH' or 'tfds:NAME[SPLIT]'", source)
   _require(all(isinstance(e, int) and e > 0 for e in config.sample_epochs),
            'sample_epochs', 'must hold positive integers', config.sample_epochs)

@@ -42,16 +42,21 @@ class ImageSource:
   load: Callable[[np.ndarray], np.ndarray]
 
 
-def make_source(source: str, image_size: int, channels: int) -> ImageSource:
-  """Parses ``config.data.source``: 'digits' or 'folder:PATH'."""
+SOURCES = "'digits', 'folder:PATH' or 'tfds:NAME[SPLIT]'"
+
+
+def make_source(source: str, image_size: int, channels: int,
+                tfds_dir: str = '') -> ImageSource:
+  """Parses ``config.data.source``: 'digits', 'folder:PATH', 'tfds:NAME[SPLIT]'."""
   if channels not in (1, 3):
     raise DataError(f'channels must be 1 or 3, got {channels}')
   if source == 'digits':
     return digits_source(image_size, channels)
   if source.startswith('folder:'):
     return folder_source(source[len('folder:'):], image_size, channels)
-  raise DataError(
-      f"data.source must be 'digits' or 'folder:PATH', got {source!r}")
+  if source.startswith('tfds:'):
+    return tfds_source(source[len('tfds:'):], image_size, channels, tfds_dir)
+  raise DataError(f'data.source must be {SOURCES}, got {source!r}')
 
 
 def _to_channels(image: Image.Image, channels: int) -> Image.Image:
@@ -126,6 +131,50 @@ def folder_source(root: str, image_size: int, channels: int) -> ImageSource:
     return _as_hwc([decode(paths[i]) for i in indices], channels)
 
   return ImageSource(f'folder:{root}', len(paths),
+                     (image_size, image_size, channels), load)
+
+
+def _parse_tfds_spec(spec: str) -> tuple[str, str]:
+  """'mnist' -> ('mnist', 'train'); 'celeb_a[test]' -> ('celeb_a', 'test')."""
+  name, bracket, split = spec.partition('[')
+  if bracket and not split.endswith(']'):
+    raise DataError(f"data.source 'tfds:{spec}': write the split as "
+                    "tfds:NAME[SPLIT], e.g. tfds:mnist[train]")
+  if not name:
+    raise DataError("data.source 'tfds:' needs a dataset name, e.g. tfds:mnist")
+  return name, split[:-1] if bracket else 'train'
+
+
+def tfds_source(spec: str, image_size: int, channels: int,
+                data_dir: str = '') -> ImageSource:
+  """A prepared TFDS dataset's 'image' feature, random access (ArrayRecord).
+
+  ``data_dir`` (config.data.tfds_dir) may be local or gs://; empty means
+  TFDS's default ($TFDS_DATA_DIR or ~/tensorflow_datasets). A dataset not yet
+  there is downloaded and prepared, which needs TensorFlow
+  (pip install 'gan_jax[tfds]').
+  """
+  try:
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise DataError(f"data.source 'tfds:{spec}' needs tensorflow-datasets: "
+                    "pip install 'gan_jax[tfds]'") from e
+  name, split = _parse_tfds_spec(spec)
+  try:
+    data = tfds.data_source(name, split=split, data_dir=data_dir or None)
+  except Exception as e:  # TFDS raises many types; name the dataset once.
+    raise DataError(f"cannot open data.source 'tfds:{spec}' (split {split!r}, "
+                    f"data.tfds_dir {data_dir or 'default'!r}): {e}") from e
+
+  def to_image(example) -> Image.Image:
+    pixels = np.asarray(example['image'], dtype=np.uint8)
+    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    return _to_channels(_fit(image, image_size), channels)
+
+  def load(indices: np.ndarray) -> np.ndarray:
+    return _as_hwc([to_image(data[int(i)]) for i in indices], channels)
+
+  return ImageSource(f'tfds:{name}[{split}]', len(data),
                      (image_size, image_size, channels), load)
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging as std_logging
+import os
 import sys
 
 from absl import app, flags, logging
+import jax
 from ml_collections import config_flags
 
-from gan_jax import config_lib, input_pipeline, train
+from gan_jax import config_lib, input_pipeline, parallel, train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and '
@@ -16,9 +18,19 @@ flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and '
 config_flags.DEFINE_config_file('config', None, 'Config file, optionally '
                                 'with a preset: configs/dcgan.py:anime.',
                                 lock_config=True)
+flags.DEFINE_string('coordinator_address', None, 'host:port of process 0, '
+                    'for a multi-process run outside TPU VMs and SLURM.')
+flags.DEFINE_integer('num_processes', None, 'Processes of a multi-process run '
+                     '(with --coordinator_address).')
+flags.DEFINE_integer('process_id', None, 'This process (with '
+                     '--coordinator_address).')
+flags.DEFINE_bool('distributed', False, 'jax.distributed.initialize() with '
+                  'the cluster auto-detected (Cloud TPU VM slices, SLURM); '
+                  'implied by --coordinator_address and by SLURM_NTASKS > 1.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
-_USER_ERRORS = (config_lib.ConfigError, input_pipeline.DataError)
+_USER_ERRORS = (config_lib.ConfigError, input_pipeline.DataError,
+                parallel.ParallelError)
 
 
 class _QuietLibraries:
@@ -43,9 +55,27 @@ def _parse_flags(argv):
              '--workdir=DIR [--config.FIELD=VALUE ...]')
 
 
+def initialize_distributed() -> None:
+  """jax.distributed.initialize() when this is one of several processes."""
+  if FLAGS.coordinator_address:
+    # CPU processes exchange collectives through gloo (GPU/TPU ignore this).
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+    jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
+                               FLAGS.process_id)
+  elif FLAGS.distributed or int(os.environ.get('SLURM_NTASKS', '1')) > 1:
+    jax.distributed.initialize()  # the cluster's layout is auto-detected
+  if jax.process_index() != 0:
+    logging.set_verbosity(logging.WARNING)  # logs and files: process 0 only
+  if jax.process_count() > 1:
+    logging.info('Process %d of %d, %d local devices of %d',
+                 jax.process_index(), jax.process_count(),
+                 jax.local_device_count(), jax.device_count())
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  initialize_distributed()
   # absl.logging.info(...) anywhere (orbax included) logs on this logger.
   std_logging.getLogger('absl').addFilter(_QuietLibraries())
   experiment = FLAGS.config.get('experiment', 'dcgan')

@@ -8,9 +8,10 @@
       descend grad_theta_g of the G loss              (minimax or non-saturating)
 
 The function is pure: (state, real batches) -> (state, metrics). It is written
-for one device; with ``axis_name`` set it averages gradients and metrics over
-that mapped axis (the networks' batch norm must be built with the same
-axis_name), which is all data parallelism needs.
+for one device; with ``axis_name`` set (see ``parallel.py``) it averages
+gradients and metrics over that mapped axis, the networks' batch norm must be
+built with the same axis_name, and each device takes its slice of the global
+noise draw, so N devices compute what one device computes on the global batch.
 """
 
 from __future__ import annotations
@@ -49,8 +50,17 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
   def mean_over_devices(tree):
     return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
+  def sample_noise(key, num):
+    if axis_name is None:
+      return sample_latent(key, num, z_dim, z_distribution)
+    # The key is replicated: draw the global batch, keep this device's rows.
+    z = sample_latent(key, num * jax.lax.axis_size(axis_name), z_dim,
+                      z_distribution)
+    return jax.lax.dynamic_slice_in_dim(
+        z, jax.lax.axis_index(axis_name) * num, num)
+
   def generate(g_params, g_stats, key, num):
-    z = sample_latent(key, num, z_dim, z_distribution)
+    z = sample_noise(key, num)
     fake, g_vars = generator.apply(
         {'params': g_params, 'batch_stats': g_stats}, z, train=True,
         mutable=['batch_stats'])

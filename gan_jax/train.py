@@ -6,51 +6,69 @@ update itself is the pure ``step.make_train_step``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
 import os
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from tensorboardX import SummaryWriter
 
-from gan_jax import checkpoints, config_lib, input_pipeline, models, step
+from gan_jax import checkpoints, config_lib, input_pipeline, models, parallel
+from gan_jax import step
 from gan_jax import train_state, visualize
 
 
-def build_models(config) -> tuple[models.Generator, models.Discriminator]:
+def build_models(config, axis_name: str | None = None
+                 ) -> tuple[models.Generator, models.Discriminator]:
+  """G and D; ``axis_name`` synchronises batch norm across mapped devices."""
   dtype = jnp.dtype(config.model.dtype)
   generator = models.Generator(
       image_size=config.image_size, channels=config.channels,
       base_width=config.model.base_width, init_stddev=config.model.init_stddev,
-      dtype=dtype, conv_impl=config.model.conv_impl)
+      dtype=dtype, axis_name=axis_name, conv_impl=config.model.conv_impl)
   discriminator = models.Discriminator(
       image_size=config.image_size, base_width=config.model.base_width,
-      init_stddev=config.model.init_stddev, dtype=dtype,
+      init_stddev=config.model.init_stddev, dtype=dtype, axis_name=axis_name,
       conv_impl=config.model.conv_impl)
   return generator, discriminator
 
 
+@dataclasses.dataclass(frozen=True)
+class Training:
+  """The compiled pieces of a run."""
+  generator: models.Generator  # device-local batch norm: for sampling
+  init: Callable  # key -> state, replicated over the devices
+  train_step: Callable  # (state, global batch) -> (state, metrics); donates
+  put_batch: Callable  # this process's share of a batch -> the global batch
+  num_devices: int
+
+
 def build_training(config, data_shape: tuple[int, int, int],
-                   total_steps: int):
-  """(generator, init(key) -> state, train_step(state, real) -> (state,
-  metrics)), both compiled; the step donates the state it is given."""
-  generator, discriminator = build_models(config)
+                   total_steps: int, devices=None) -> Training:
+  """Compiles init and the data-parallel min-max step over ``devices`` (all)."""
+  data_parallel = parallel.DataParallel(config.parallel, config.batch_size,
+                                        devices)
+  generator, discriminator = build_models(config, axis_name=parallel.AXIS)
   g_tx, d_tx = train_state.make_optimizers(config.optimizer, total_steps,
                                            config.d_steps)
   init = jax.jit(functools.partial(
       train_state.create_train_state, generator=generator,
       discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
-      z_dim=config.model.z_dim, data_shape=data_shape))
-  train_step = jax.jit(step.make_train_step(
+      z_dim=config.model.z_dim, data_shape=data_shape),
+                 out_shardings=data_parallel.replicated)
+  train_step = data_parallel.compile_step(step.make_train_step(
       generator, discriminator, g_tx, d_tx, loss=config.loss,
-      z_dim=config.model.z_dim, z_distribution=config.model.z_distribution),
-                       donate_argnums=0)
-  return generator, init, train_step
+      z_dim=config.model.z_dim, z_distribution=config.model.z_distribution,
+      axis_name=parallel.AXIS))
+  return Training(generator=build_models(config)[0], init=init,
+                  train_step=train_step, put_batch=data_parallel.put_batch,
+                  num_devices=data_parallel.num_devices)
 
 
 def num_train_steps(config, num_examples: int) -> int:
@@ -65,12 +83,12 @@ def epoch_end_step(epoch: int, batches_per_epoch: int, d_steps: int) -> int:
   return -(-epoch * batches_per_epoch // d_steps)
 
 
-def _prefetch_to_device(batches: Iterator[np.ndarray],
+def _prefetch_to_device(batches: Iterator[np.ndarray], put: Callable,
                         size: int = 2) -> Iterator[jax.Array]:
-  """Keeps ``size`` batches in flight to the device (device_put is async)."""
+  """Keeps ``size`` batches in flight to the devices (transfers are async)."""
   queue = []
   for batch in batches:
-    queue.append(jax.device_put(batch))
+    queue.append(put(batch))
     if len(queue) > size:
       yield queue.pop(0)
   yield from queue
@@ -129,7 +147,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   start_time = time.time()
   config_lib.validate_dcgan(config)
   source = input_pipeline.make_source(config.data.source, config.image_size,
-                                      config.channels)
+                                      config.channels, config.data.tfds_dir)
   per_epoch = input_pipeline.batches_per_epoch(source.num_examples,
                                                config.batch_size)
   if per_epoch < config.d_steps:
@@ -142,9 +160,12 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                source.name, source.num_examples, source.image_shape, per_epoch,
                config.batch_size)
 
-  generator, init, train_step = build_training(config, source.image_shape,
-                                               total_steps)
-  state = init(jax.random.PRNGKey(config.seed))
+  training = build_training(config, source.image_shape, total_steps)
+  generator, train_step = training.generator, training.train_step
+  logging.info('Data parallel (%s) over %d devices of %d processes, %d '
+               'examples per device', config.parallel, training.num_devices,
+               jax.process_count(), config.batch_size // training.num_devices)
+  state = training.init(jax.random.PRNGKey(config.seed))
   manager = checkpoints.make_manager(workdir, config.checkpoint_max_to_keep)
   state, restored_step = checkpoints.restore_latest(manager, state)
   start_step = int(jax.device_get(state.step))
@@ -177,7 +198,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       d_steps=config.d_steps, num_steps=total_steps, start_step=start_step,
       num_threads=config.data.num_workers, prefetch=config.data.prefetch,
       process_index=jax.process_index(),
-      process_count=jax.process_count()))
+      process_count=jax.process_count()), training.put_batch)
 
   images_per_step = config.batch_size * config.d_steps
   pending_metrics, last_metrics = [], {}

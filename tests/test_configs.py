@@ -4,9 +4,14 @@ import dcgan  # configs/dcgan.py
 from gan_jax import config_lib
 
 
-@pytest.mark.parametrize('preset', [None, 'digits', 'anime'])
+@pytest.mark.parametrize('preset', dcgan.PRESETS + (None,))
 def test_presets_validate(preset):
   config = dcgan.get_config(preset)
+  if preset in ('mnist', 'cifar10', 'celeba'):
+    assert config.data.source == {'mnist': 'tfds:mnist', 'cifar10': 'tfds:cifar10',
+                                  'celeba': 'tfds:celeb_a'}[preset]
+    assert (config.image_size, config.channels) == {
+        'mnist': (32, 1), 'cifar10': (32, 3), 'celeba': (64, 3)}[preset]
   if preset == 'anime':
     assert (config.image_size, config.channels, config.batch_size) == (64, 3,
                                                                       128)
@@ -23,8 +28,8 @@ def test_dcgan_paper_defaults():
 
 
 def test_unknown_preset():
-  with pytest.raises(ValueError, match="unknown preset 'mnist'"):
-    dcgan.get_config('mnist')
+  with pytest.raises(ValueError, match="unknown preset 'imagenet'"):
+    dcgan.get_config('imagenet')
 
 
 @pytest.mark.parametrize('field,value', [
@@ -34,6 +39,7 @@ def test_unknown_preset():
     ('optimizer.lr', 0.0), ('optimizer.b1', 1.0), ('optimizer.name', 'sgd'),
     ('optimizer.schedule', 'step'), ('optimizer.d_lr_multiplier', 0.0),
     ('data.source', 'folder:'), ('data.source', 'mnist'),
+    ('data.source', 'tfds:'), ('parallel', 'vmap'),
     ('sample_epochs', (0, 5)),
 ])
 def test_bad_values_name_the_field(field, value):

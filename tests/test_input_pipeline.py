@@ -62,7 +62,7 @@ def test_folder_source_centre_crops(tmp_path):
 
 @pytest.mark.parametrize('source,match', [
     ('folder:/no/such/dir', 'does not exist'),
-    ('imagenet', "'digits' or 'folder:PATH'"),
+    ('imagenet', "'digits', 'folder:PATH' or 'tfds:NAME\\[SPLIT\\]'"),
 ])
 def test_bad_sources(source, match):
   with pytest.raises(ip.DataError, match=match):
@@ -126,3 +126,47 @@ def test_batch_larger_than_dataset():
   with pytest.raises(ip.DataError, match='larger than'):
     next(ip.train_batches(_indices_source(5), seed=0, batch_size=8, d_steps=1,
                           num_steps=1))
+
+
+@pytest.fixture
+def mock_tfds():
+  tfds = pytest.importorskip('tensorflow_datasets')
+  with tfds.testing.mock_data(num_examples=20,
+                              policy=tfds.testing.MockPolicy.USE_CODE):
+    yield
+
+
+@pytest.mark.parametrize('spec,name,channels', [
+    ('tfds:mnist', 'tfds:mnist[train]', 1),
+    ('tfds:cifar10[test]', 'tfds:cifar10[test]', 3)])
+def test_tfds_source_on_mocked_data(mock_tfds, spec, name, channels):
+  source = ip.make_source(spec, 32, channels)
+  assert (source.name, source.num_examples) == (name, 20)
+  images = source.load(np.array([3, 0, 19]))
+  assert images.shape == (3, 32, 32, channels) and images.dtype == np.uint8
+
+
+def test_tfds_process_shards_are_disjoint_and_cover_the_split(mock_tfds):
+  source = ip.make_source('tfds:mnist', 32, 1)
+  seen = {0: [], 1: []}
+  for process in (0, 1):
+    recording = ip.ImageSource(
+        source.name, source.num_examples, source.image_shape,
+        lambda idx, p=process: (seen[p].append(idx.copy()), source.load(idx))[1])
+    # One epoch of 5 global batches of 4: each process decodes 2 rows of each.
+    batches = list(ip.train_batches(recording, seed=0, batch_size=4,
+                                    d_steps=1, num_steps=5, num_threads=1,
+                                    process_index=process, process_count=2))
+    assert [b.shape for b in batches] == [(1, 2, 32, 32, 1)] * 5
+  first, second = np.concatenate(seen[0]), np.concatenate(seen[1])
+  assert not set(first) & set(second)
+  assert sorted([*first, *second]) == list(range(20))
+
+
+@pytest.mark.parametrize('spec,match', [
+    ('tfds:', 'needs a dataset name'), ('tfds:mnist[train', 'tfds:NAME'),
+    ('tfds:no_such_dataset_xyz', "cannot open data.source 'tfds:no_such")])
+def test_bad_tfds_sources(spec, match):
+  pytest.importorskip('tensorflow_datasets')
+  with pytest.raises(ip.DataError, match=match):
+    ip.make_source(spec, 32, 1)

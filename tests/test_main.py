@@ -41,9 +41,9 @@ def test_cli_missing_folder(tmp_path):
 
 
 def test_cli_unknown_preset_and_missing_workdir():
-  result = _run('--config=configs/dcgan.py:mnist', '--workdir=/tmp/unused')
+  result = _run('--config=configs/dcgan.py:imagenet', '--workdir=/tmp/unused')
   assert result.returncode != 0
-  assert "gan_jax: error: ValueError: unknown preset 'mnist'" in result.stderr
+  assert "gan_jax: error: ValueError: unknown preset 'imagenet'" in result.stderr
   assert 'Traceback' not in result.stderr
   result = _run('--config=configs/dcgan.py')
   assert result.returncode != 0 and '--workdir' in result.stderr

@@ -106,3 +106,14 @@ def test_bad_config_named_before_any_work(tiny_config, tmp_path):
   with pytest.raises(config_lib.ConfigError, match='config.d_steps'):
     train.train_and_evaluate(tiny_config, str(tmp_path))
   assert not os.listdir(tmp_path)
+
+
+def test_trains_on_a_mocked_tfds_dataset(tiny_config, tmp_path):
+  tfds = pytest.importorskip('tensorflow_datasets')
+  tiny_config.data.source = 'tfds:mnist'
+  tiny_config.num_train_steps = 2
+  with tfds.testing.mock_data(num_examples=40,
+                              policy=tfds.testing.MockPolicy.USE_CODE):
+    summary = train.train_and_evaluate(tiny_config, str(tmp_path))
+  assert (summary['status'], summary['step']) == ('completed', 2)
+  assert np.isfinite(summary['g_loss'])
