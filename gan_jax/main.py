@@ -85,9 +85,13 @@ def main(argv):
     elif experiment == 'toy_1d':
       from gan_jax.toy import toy_1d  # pylint: disable=g-import-not-at-top
       toy_1d.run(FLAGS.config, FLAGS.workdir)
+    elif experiment == 'toy_2d':
+      from gan_jax.toy import toy_2d  # pylint: disable=g-import-not-at-top
+      toy_2d.run(FLAGS.config, FLAGS.workdir)
     else:
       raise config_lib.ConfigError(
-          f"config.experiment must be 'dcgan' or 'toy_1d', got {experiment!r}")
+          "config.experiment must be 'dcgan', 'toy_1d' or 'toy_2d', got "
+          f'{experiment!r}')
   except _USER_ERRORS as e:
     logging.error('%s', e)
     sys.exit(f'gan_jax: error: {e}')

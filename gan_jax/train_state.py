@@ -85,12 +85,17 @@ def sample_latent(key: jax.Array, num: int, z_dim: int,
 def create_train_state(key: jax.Array, generator: nn.Module,
                        discriminator: nn.Module, g_tx: optax.GradientTransformation,
                        d_tx: optax.GradientTransformation, z_dim: int,
-                       data_shape: tuple[int, ...]) -> GANState:
-  """Initialises both players from one key; pure, so it can be jitted."""
+                       data_shape: tuple[int, ...],
+                       init_batch: int = 2) -> GANState:
+  """Initialises both players from one key; pure, so it can be jitted.
+
+  ``init_batch``: at least 2 (batch norm needs a variance); a multiple of a
+  packing discriminator's pack size.
+  """
   g_key, d_key, rng = jax.random.split(key, 3)
-  # Batch of 2: batch norm needs more than one example to see a variance.
-  g_vars = generator.init(g_key, jnp.zeros((2, z_dim)), train=False)
-  d_vars = discriminator.init(d_key, jnp.zeros((2, *data_shape)), train=False)
+  g_vars = generator.init(g_key, jnp.zeros((init_batch, z_dim)), train=False)
+  d_vars = discriminator.init(d_key, jnp.zeros((init_batch, *data_shape)),
+                              train=False)
   return GANState(
       step=jnp.zeros((), jnp.int32),
       g_params=g_vars['params'],

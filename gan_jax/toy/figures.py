@@ -1,4 +1,4 @@
-"""Figure 1 of Goodfellow et al. 2014 from measured snapshots (matplotlib)."""
+"""Toy figures (matplotlib): Goodfellow et al. 2014 Figure 1, the 2-D scatters."""
 
 from __future__ import annotations
 
@@ -81,5 +81,35 @@ def training_curves(analysis, history, path: str) -> None:
   ax_v.set_xlabel('step')
   ax_v.set_ylim(-2.0, 0.0)
   ax_v.legend(fontsize=8, frameon=False)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+
+
+def scatter_2d(samples: dict[str, np.ndarray], mixture, path: str,
+               max_seeds: int = 5) -> None:
+  """One row per method, one panel per seed: G's samples over the true means."""
+  methods = list(samples)
+  num_seeds = min(max_seeds, len(next(iter(samples.values()))))
+  fig = Figure(figsize=(2.2 * num_seeds, 2.3 * len(methods)))
+  axes = fig.subplots(len(methods), num_seeds, squeeze=False)
+  extent = 1.5 if mixture.name == 'ring' else 6.0
+  for row, method in enumerate(methods):
+    for seed in range(num_seeds):
+      ax = axes[row, seed]
+      points = samples[method][seed]
+      ax.scatter(points[:, 0], points[:, 1], s=1, c='tab:blue', alpha=0.3,
+                 rasterized=True)
+      ax.scatter(mixture.means[:, 0], mixture.means[:, 1], s=12, c='tab:red',
+                 marker='x', linewidths=0.8)
+      ax.set_xlim(-extent, extent)
+      ax.set_ylim(-extent, extent)
+      ax.set_aspect('equal')
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if seed == 0:
+        ax.set_ylabel(method)
+      if row == 0:
+        ax.set_title(f'seed {seed}', fontsize=9)
+  fig.suptitle(f'{mixture.name}: samples of G (blue) over the true means (red)')
   fig.tight_layout()
   fig.savefig(path, dpi=110)

@@ -75,3 +75,51 @@ class MonotoneMLP(nn.Module):
     # U[-1, 1] samples can be exactly -1: keep atanh finite.
     tails = jnp.arctanh(jnp.clip(z[:, :1], -1 + 1e-6, 1 - 1e-6))
     return (bias + a * z[:, :1] + e * tails + hidden @ c[:, None]).reshape(-1, 1)
+
+
+class BatchNormMLP(nn.Module):
+  """PacGAN's 2-D generator: [Dense (no bias) -> BatchNorm -> ReLU] x depth -> Dense.
+
+  Weights and the output bias ~ N(0, init_stddev); the population statistics
+  follow the batch ones with momentum 0.95, as in the released configuration.
+  """
+  hidden: Sequence[int]
+  out_dim: int = 2
+  init_stddev: float = 0.02
+
+  @nn.compact
+  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+    init = nn.initializers.normal(self.init_stddev)
+    x = z
+    for width in self.hidden:
+      x = nn.Dense(width, use_bias=False, kernel_init=init)(x)
+      x = nn.BatchNorm(use_running_average=not train, momentum=0.95)(x)
+      x = nn.relu(x)
+    return nn.Dense(self.out_dim, kernel_init=init, bias_init=init)(x)
+
+
+class MaxoutMLP(nn.Module):
+  """PacGAN's discriminator: maxout layers (Goodfellow et al. 2013), one logit.
+
+  ``pack`` > 1 is PacGAN (Lin et al. 2018): D judges ``pack`` samples at
+  once, concatenated, so x (n, d) becomes (n / pack, pack * d) and D returns
+  n / pack logits. Consecutive samples form a pack; they are independent
+  draws, so this is the paper's packing.
+  """
+  hidden: Sequence[int]
+  pieces: int = 5
+  pack: int = 1
+  init_stddev: float = 0.02
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    del train
+    if x.shape[0] % self.pack:
+      raise ValueError(f'a batch of {x.shape[0]} samples does not split into '
+                       f'packs of {self.pack}')
+    x = x.reshape(x.shape[0] // self.pack, -1)
+    init = nn.initializers.normal(self.init_stddev)
+    for width in self.hidden:
+      h = nn.Dense(width * self.pieces, kernel_init=init)(x)
+      x = h.reshape(*h.shape[:-1], width, self.pieces).max(axis=-1)
+    return nn.Dense(1, kernel_init=init)(x)[:, 0]

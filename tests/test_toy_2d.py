@@ -1,0 +1,104 @@
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import toy_2d as toy_2d_configs  # configs/toy_2d.py
+from gan_jax import config_lib
+from gan_jax.toy import mlp, toy_2d
+
+
+@pytest.mark.parametrize('make,num_modes,sigma', [
+    (toy_2d.ring, 8, 0.01), (toy_2d.grid, 25, 0.05)])
+def test_mixtures_and_their_samples(make, num_modes, sigma):
+  mixture = make()
+  assert mixture.means.shape == (num_modes, 2) and mixture.sigma == sigma
+  samples = mixture.sample(jax.random.PRNGKey(0), 4000)
+  metrics = toy_2d.mode_metrics(samples, mixture)
+  # Real data: every mode, ~98.9% within 3 sigma (chi with 2 dof), KL ~ 0.
+  assert float(metrics['modes']) == num_modes
+  assert 0.98 < float(metrics['hq']) < 0.995
+  assert float(metrics['rev_kl']) < 0.01
+
+
+def test_metrics_on_constructed_samples():
+  ring = toy_2d.ring()
+  means = jnp.asarray(ring.means, jnp.float32)
+  every = toy_2d.mode_metrics(jnp.repeat(means, 10, axis=0), ring)
+  assert (float(every['modes']), float(every['hq'])) == (8.0, 1.0)
+  assert float(every['rev_kl']) == pytest.approx(0.0, abs=1e-6)
+  one = toy_2d.mode_metrics(jnp.repeat(means[:1], 10, axis=0), ring)
+  assert float(one['modes']) == 1.0
+  assert float(one['rev_kl']) == pytest.approx(np.log(8), rel=1e-6)
+  # 2.9 sigma away counts as high quality, 3.1 sigma does not.
+  offsets = jnp.array([[2.9 * ring.sigma, 0.0], [3.1 * ring.sigma, 0.0]])
+  edge = toy_2d.mode_metrics(means[:2] + offsets, ring)
+  assert (float(edge['modes']), float(edge['hq'])) == (1.0, 0.5)
+  nowhere = toy_2d.mode_metrics(jnp.zeros((5, 2)), ring)
+  assert (float(nowhere['modes']), float(nowhere['hq'])) == (0.0, 0.0)
+  assert float(nowhere['rev_kl']) == pytest.approx(np.log(8), rel=1e-6)
+
+
+def test_packing_discriminator_judges_concatenated_samples():
+  packed = mlp.MaxoutMLP((8,), pieces=3, pack=2)
+  plain = mlp.MaxoutMLP((8,), pieces=3, pack=1)
+  x = jax.random.normal(jax.random.PRNGKey(0), (6, 2))
+  params = packed.init(jax.random.PRNGKey(1), x)
+  logits = packed.apply(params, x)
+  assert logits.shape == (3,)
+  np.testing.assert_allclose(logits, plain.apply(params, x.reshape(3, 4)),
+                             rtol=1e-6)
+  with pytest.raises(ValueError, match='packs of 2'):
+    packed.apply(params, x[:5])
+
+
+@pytest.fixture
+def tiny_config():
+  config = toy_2d_configs.get_config()
+  config.model.g_hidden = (16, 16)
+  config.model.d_hidden = (16,)
+  config.batch_size = 20
+  config.num_train_steps = 30
+  config.num_seeds = 3
+  config.num_eval_samples = 200
+  config.figure_seeds = 2
+  return config
+
+
+def test_all_methods_table_and_summary(tiny_config, tmp_path):
+  tiny_config.method = 'all'
+  summary = toy_2d.run(tiny_config, str(tmp_path))
+  assert list(summary['methods']) == list(toy_2d.METHODS)
+  for method, stats in summary['methods'].items():
+    assert stats['num_seeds'] == 3 and stats['pack'] == toy_2d.METHODS[method][0]
+    assert 0 <= stats['modes_mean'] <= 8 and 0 <= stats['hq_mean'] <= 100
+  with open(tmp_path / 'summary.json') as f:
+    assert json.load(f)['methods'].keys() == summary['methods'].keys()
+  table = (tmp_path / 'table.md').read_text()
+  assert '| recipe (ours) |' in table and '| gan (PacGAN Table 1) | 6.3 ± 0.5' in table
+  assert os.path.getsize(tmp_path / 'samples.png') > 0
+
+
+def test_one_method_summary_has_the_required_fields(tiny_config, tmp_path):
+  tiny_config.method = 'pacgan3'
+  summary = toy_2d.run(tiny_config, str(tmp_path))
+  for field in ('modes_mean', 'modes_se', 'hq_mean', 'hq_se', 'rev_kl_mean',
+                'rev_kl_se', 'num_seeds', 'wall_time_s'):
+    assert field in summary
+  # vmap over seeds: the seeds are different runs.
+  results = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring())
+  assert results['samples'].shape == (3, 200, 2)
+  assert not np.allclose(results['samples'][0], results['samples'][1])
+
+
+def test_bad_method_and_mixture(tiny_config, tmp_path):
+  tiny_config.method = 'wgan'
+  with pytest.raises(config_lib.ConfigError, match='config.method'):
+    toy_2d.run(tiny_config, str(tmp_path))
+  tiny_config.method = 'gan'
+  tiny_config.data.mixture = 'spiral'
+  with pytest.raises(config_lib.ConfigError, match='config.data.mixture'):
+    toy_2d.run(tiny_config, str(tmp_path))
