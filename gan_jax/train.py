@@ -66,7 +66,7 @@ def build_training(config, data_shape: tuple[int, int, int],
       generator, discriminator, g_tx, d_tx, loss=config.loss,
       z_dim=config.model.z_dim, z_distribution=config.model.z_distribution,
       axis_name=parallel.AXIS))
-  return Training(generator=build_models(config)[0], init=init,
+  return Training(generator=generator.clone(axis_name=None), init=init,
                   train_step=train_step, put_batch=data_parallel.put_batch,
                   num_devices=data_parallel.num_devices)
 
