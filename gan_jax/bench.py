@@ -21,7 +21,7 @@ import jax
 import numpy as np
 from ml_collections import config_flags
 
-from gan_jax import config_lib, input_pipeline, parallel, train
+from gan_jax import config_lib, input_pipeline, train
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file[:preset].')
@@ -82,8 +82,7 @@ def main(argv):
     config_lib.validate_dcgan(config)
     result = (bench_pipeline if FLAGS.pipeline else bench_step)(
         config, FLAGS.steps, FLAGS.warmup)
-  except (config_lib.ConfigError, input_pipeline.DataError,
-          parallel.ParallelError) as e:
+  except config_lib.USER_ERRORS as e:
     sys.exit(f'gan_jax.bench: error: {e}')
   device = jax.devices()[0]
   print(json.dumps({

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ml_collections
 
-from gan_jax import layers, losses, models, parallel, train_state
+from gan_jax import input_pipeline, layers, losses, models, parallel
+from gan_jax import train_state
 
 
 class ConfigError(ValueError):
@@ -22,6 +23,10 @@ def optimizer_config(lr: float, b1: float = 0.5, b2: float = 0.999,
   return ml_collections.ConfigDict(dict(
       name='adam', lr=lr, b1=b1, b2=b2, eps=eps, schedule=schedule,
       d_lr_multiplier=d_lr_multiplier))
+
+
+# Errors in what the user asked for: reported as one line, no traceback.
+USER_ERRORS = (ConfigError, input_pipeline.DataError, parallel.ParallelError)
 
 
 def _require(ok: bool, field: str, message: str, value) -> None:
@@ -81,6 +86,6 @@ def validate_dcgan(config) -> None:
   _require(source == 'digits' or any(
       source.startswith(kind) and len(source) > len(kind)
       for kind in ('folder:', 'tfds:')), 'data.source',
-           "must be 'digits', 'folder:PATH' or 'tfds:NAME[SPLIT]'", source)
+           f'must be {input_pipeline.SOURCES}', source)
   _require(all(isinstance(e, int) and e > 0 for e in config.sample_epochs),
            'sample_epochs', 'must hold positive integers', config.sample_epochs)

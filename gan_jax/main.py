@@ -10,7 +10,7 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from gan_jax import config_lib, input_pipeline, parallel, train
+from gan_jax import config_lib, train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and '
@@ -28,9 +28,6 @@ flags.DEFINE_bool('distributed', False, 'jax.distributed.initialize() with '
                   'the cluster auto-detected (Cloud TPU VM slices, SLURM); '
                   'implied by --coordinator_address and by SLURM_NTASKS > 1.')
 flags.mark_flags_as_required(['config', 'workdir'])
-
-_USER_ERRORS = (config_lib.ConfigError, input_pipeline.DataError,
-                parallel.ParallelError)
 
 
 class _QuietLibraries:
@@ -92,7 +89,7 @@ def main(argv):
       raise config_lib.ConfigError(
           "config.experiment must be 'dcgan', 'toy_1d' or 'toy_2d', got "
           f'{experiment!r}')
-  except _USER_ERRORS as e:
+  except config_lib.USER_ERRORS as e:
     logging.error('%s', e)
     sys.exit(f'gan_jax: error: {e}')
 

@@ -85,8 +85,8 @@ def training_curves(analysis, history, path: str) -> None:
   fig.savefig(path, dpi=110)
 
 
-def scatter_2d(samples: dict[str, np.ndarray], mixture, path: str,
-               max_seeds: int = 5) -> None:
+def scatter_2d(samples: dict[str, np.ndarray], mixture,
+               max_seeds: int = 5) -> Figure:
   """One row per method, one panel per seed: G's samples over the true means."""
   methods = list(samples)
   num_seeds = min(max_seeds, len(next(iter(samples.values()))))
@@ -112,4 +112,4 @@ def scatter_2d(samples: dict[str, np.ndarray], mixture, path: str,
         ax.set_title(f'seed {seed}', fontsize=9)
   fig.suptitle(f'{mixture.name}: samples of G (blue) over the true means (red)')
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  return fig

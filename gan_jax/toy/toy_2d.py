@@ -239,8 +239,8 @@ def run(config, workdir: str) -> dict[str, Any]:
              'methods': summaries}
   if jax.process_index() == 0:
     os.makedirs(workdir, exist_ok=True)
-    figures.scatter_2d(samples, mixture, os.path.join(workdir, 'samples.png'),
-                       max_seeds=config.figure_seeds)
+    figures.scatter_2d(samples, mixture, max_seeds=config.figure_seeds).savefig(
+        os.path.join(workdir, 'samples.png'), dpi=110)
     with open(os.path.join(workdir, 'summary.json'), 'w') as f:
       json.dump(summary, f, indent=2)
     with open(os.path.join(workdir, 'table.md'), 'w') as f:
