@@ -60,6 +60,22 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.sample_epochs = (1, 5, 10, 20, 40, 60)  # and always the last step
   config.num_sample_images = 64
 
+  # Sample quality (gan_jax/evaluation.py): at the last step, and every
+  # eval_every_steps if positive. 'digits' is the project's own classifier;
+  # 'fid', 'kid', 'pr' need eval_inception_weights (or
+  # $GAN_JAX_INCEPTION_WEIGHTS), the .npz of scripts/convert_inception_weights.py.
+  config.eval_metrics = ('digits',)
+  config.eval_every_steps = 0
+  config.eval_num_samples = 5000
+  config.eval_batch_size = 100  # images per feature-extractor call
+  config.eval_inception_weights = ''
+
+  # --mode=generate / --mode=interpolate (gan_jax/sampling.py).
+  config.generate_num_images = 1000
+  config.generate_npz = False  # also one images.npz of all uint8 images
+  config.interpolate_num_walks = 8
+  config.interpolate_num_steps = 10
+
   if preset in (None, '', 'digits'):
     pass
   elif preset == 'anime':
@@ -69,6 +85,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     config.num_epochs = 60
     config.checkpoint_every_steps = 1000
     config.data.source = 'folder:'  # required: folder:/path/to/anime_faces
+    config.eval_metrics = ('fid', 'kid', 'pr')
   elif preset in ('mnist', 'cifar10', 'celeba'):
     config.image_size = 64 if preset == 'celeba' else 32
     config.channels = 1 if preset == 'mnist' else 3
@@ -76,6 +93,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     config.num_epochs = {'mnist': 20, 'cifar10': 50, 'celeba': 20}[preset]
     config.checkpoint_every_steps = 1000
     config.data.source = 'tfds:' + {'celeba': 'celeb_a'}.get(preset, preset)
+    config.eval_metrics = ('fid', 'kid', 'pr')
   else:
     raise ValueError(f'unknown preset {preset!r} for configs/dcgan.py; '
                      f'choose one of {PRESETS}')

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ml_collections
 
-from gan_jax import input_pipeline, layers, losses, models, parallel
+from gan_jax import checkpoints, input_pipeline, layers, losses, models
+from gan_jax import parallel
 from gan_jax import train_state
 
 
@@ -26,7 +27,8 @@ def optimizer_config(lr: float, b1: float = 0.5, b2: float = 0.999,
 
 
 # Errors in what the user asked for: reported as one line, no traceback.
-USER_ERRORS = (ConfigError, input_pipeline.DataError, parallel.ParallelError)
+USER_ERRORS = (ConfigError, input_pipeline.DataError, parallel.ParallelError,
+               checkpoints.CheckpointError)
 
 
 def _require(ok: bool, field: str, message: str, value) -> None:
@@ -46,7 +48,8 @@ def validate_dcgan(config) -> None:
   for field in ('batch_size', 'd_steps', 'num_epochs', 'model.z_dim',
                 'model.base_width', 'log_every_steps', 'checkpoint_every_steps',
                 'checkpoint_max_to_keep', 'num_sample_images',
-                'data.num_workers', 'data.prefetch'):
+                'data.num_workers', 'data.prefetch', 'generate_num_images',
+                'interpolate_num_walks', 'interpolate_num_steps'):
     _positive_int(config, field)
   _require(config.image_size in models.SUPPORTED_IMAGE_SIZES, 'image_size',
            f'must be one of {models.SUPPORTED_IMAGE_SIZES}', config.image_size)

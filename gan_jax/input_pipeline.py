@@ -17,9 +17,11 @@ an uninterrupted run would have seen, for any process count.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 import os
+import warnings
 from typing import Callable, Iterator, Sequence
 
 import grain
@@ -95,37 +97,152 @@ def _list_images(root: str) -> list[str]:
   return paths
 
 
-def folder_source(root: str, image_size: int, channels: int) -> ImageSource:
-  """Every JPEG/PNG below ``root`` (recursively, sorted for a stable order)."""
+def _open_reduced(path: str, image_size: int) -> Image.Image:
+  """Opens and decodes ``path``; a JPEG decodes at the smallest DCT scale
+  (1/2 .. 1/8) that keeps both sides >= image_size, so a huge photo never
+  becomes a huge bitmap."""
+  with warnings.catch_warnings():
+    # Large files are fine here (draft keeps them small); PIL still raises
+    # DecompressionBombError past twice its limit, and that file is skipped.
+    warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+    image = Image.open(path)
+    try:
+      image.draft(image.mode, (image_size, image_size))
+      image.load()
+    except BaseException:
+      image.close()
+      raise
+  return image
+
+
+def _normalise_mode(image: Image.Image) -> Image.Image:
+  """Any PIL mode -> 'L' or 'RGB' with 8-bit values that mean what they say.
+
+  16/32-bit greys are rescaled (a plain convert('L') clips them to white),
+  transparency is composited onto white (dropping alpha would expose
+  whatever colour hides under transparent pixels), CMYK, palette, 1-bit and
+  the rest go through PIL's conversion.
+  """
+  if image.mode in ('L', 'RGB'):
+    return image
+  if image.mode in ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I', 'F'):
+    values = np.asarray(image, np.float64)
+    if image.mode.startswith('I;16'):
+      top = 65535.0
+    elif image.mode == 'F' and values.max() <= 1.0:
+      top = 1.0
+    else:  # 'I' holds 16-bit PNGs, or 8-bit values widened
+      top = 255.0 if values.max() <= 255 else 65535.0
+    return Image.fromarray(np.round(np.clip(values / top, 0, 1) * 255)
+                           .astype(np.uint8), 'L')
+  if image.mode in ('RGBA', 'LA', 'PA', 'La', 'RGBa') or (
+      image.mode == 'P' and 'transparency' in image.info):
+    rgba = image.convert('RGBA')
+    white = Image.new('RGBA', rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert('RGB')
+  return image.convert('RGB')
+
+
+@dataclasses.dataclass(frozen=True)
+class _FileCheck:
+  path: str
+  problem: str | None = None  # why the file cannot be used
+  mode: str = ''
+  size: tuple[int, int] = (0, 0)
+
+
+def _check_file(path: str, image_size: int) -> _FileCheck:
+  """Decodes ``path`` once (at the reduced JPEG scale) to find every file
+  that would fail in the middle of training: empty, not an image, truncated."""
+  try:
+    if os.path.getsize(path) == 0:
+      return _FileCheck(path, 'empty file')
+    with Image.open(path) as header:
+      mode, size = header.mode, header.size
+    with _open_reduced(path, image_size):
+      pass
+  except Image.DecompressionBombError as e:
+    return _FileCheck(path, f'too large to decode safely ({e})')
+  except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    return _FileCheck(path, f'{type(e).__name__}: {e}')
+  return _FileCheck(path, None, mode, size)
+
+
+_MODE_NAMES = {'L': None, 'RGB': None, '1': '1-bit', 'P': 'palette',
+               'RGBA': 'RGBA', 'LA': 'grey+alpha', 'CMYK': 'CMYK',
+               'I;16': '16-bit', 'I;16B': '16-bit', 'I;16L': '16-bit',
+               'I': '32-bit', 'F': 'float'}
+
+
+def _examples(items: Sequence[str], limit: int = 3) -> str:
+  return ', '.join(items[:limit]) + (', ...' if len(items) > limit else '')
+
+
+def _report_folder(root: str, checks: Sequence[_FileCheck], image_size: int,
+                   channels: int) -> None:
+  """One counted warning per kind of problem, with the first few names."""
+  bad = [c for c in checks if c.problem]
+  if bad:
+    logging.warning(
+        'Skipped %d of %d files in %s that are not usable images: %s',
+        len(bad), len(checks), root,
+        _examples([f'{c.path} ({c.problem})' for c in bad]))
+  good = [c for c in checks if not c.problem]
+  converted: dict[str, list[str]] = {}
+  for c in good:
+    name = _MODE_NAMES.get(c.mode, c.mode)
+    if c.mode == 'L' and channels == 3:
+      name = 'greyscale'
+    if c.mode == 'RGB' and channels == 1:
+      name = None  # the configured channels, asked for
+    if name:
+      converted.setdefault(name, []).append(c.path)
+  if converted:
+    logging.warning('Converted %d images of %s to %s: %s',
+                    sum(map(len, converted.values())), root,
+                    'greyscale' if channels == 1 else 'RGB',
+                    '; '.join(f'{len(paths)} {kind} (e.g. {_examples(paths, 2)})'
+                              for kind, paths in sorted(converted.items())))
+  small = [c.path for c in good if min(c.size) < image_size]
+  if small:
+    logging.warning('Upscaled %d images of %s whose shorter side is under '
+                    'image_size %d: %s', len(small), root, image_size,
+                    _examples(small))
+
+
+def folder_source(root: str, image_size: int, channels: int,
+                  num_threads: int = 8) -> ImageSource:
+  """Every JPEG/PNG below ``root`` (recursively, sorted for a stable order).
+
+  Each file is decoded once up front (in ``num_threads`` threads), so a bad
+  file is skipped and counted now instead of stopping training later.
+  """
   root = os.path.expanduser(root)
   if not os.path.isdir(root):
     raise DataError(f'data.source folder {root!r} does not exist or is not a '
                     'directory')
+  if not os.access(root, os.R_OK | os.X_OK):
+    raise DataError(f'data.source folder {root!r} is not readable')
   candidates = _list_images(root)
-  paths, unreadable = [], []
-  for path in candidates:
-    try:  # Reads only the header: cheap, and catches non-images early.
-      with Image.open(path) as image:
-        image.size  # pylint: disable=pointless-statement
-      paths.append(path)
-    except (UnidentifiedImageError, OSError):
-      unreadable.append(path)
-  if unreadable:
-    logging.warning('Skipped %d of %d files in %s that are not readable '
-                    'images, e.g. %s', len(unreadable), len(candidates), root,
-                    ', '.join(unreadable[:3]))
+  with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
+    checks = list(pool.map(lambda p: _check_file(p, image_size), candidates))
+  _report_folder(root, checks, image_size, channels)
+  paths = [c.path for c in checks if not c.problem]
   if not paths:
-    raise DataError(f'data.source folder {root!r} holds no readable '
+    raise DataError(f'data.source folder {root!r} holds no usable '
                     f'{"/".join(IMAGE_EXTENSIONS)} images '
                     f'({len(candidates)} candidate files)')
 
   def decode(path: str) -> Image.Image:
     try:
-      with Image.open(path) as image:
-        return _to_channels(_fit(_to_channels(image, 3 if channels == 3 else 1),
-                                 image_size), channels)
-    except (UnidentifiedImageError, OSError) as e:
-      raise DataError(f'cannot decode image {path}: {e}') from e
+      with _open_reduced(path, image_size) as image:
+        image = _normalise_mode(image)
+        return _to_channels(_fit(image, image_size), channels)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+      # Only if the file changed since the check: never skip silently here,
+      # that would shift every later batch of the run.
+      raise DataError(f'cannot decode image {path} (it decoded when the run '
+                      f'started): {e}') from e
 
   def load(indices: np.ndarray) -> np.ndarray:
     return _as_hwc([decode(paths[i]) for i in indices], channels)

@@ -1,4 +1,9 @@
-"""Command line: python -m gan_jax.main --config=configs/dcgan.py --workdir=DIR."""
+"""Command line: python -m gan_jax.main --config=configs/dcgan.py --workdir=DIR.
+
+--mode=train (default) trains or resumes; on a DCGAN run's latest checkpoint,
+--mode=eval scores it (gan_jax/evaluation.py), --mode=generate writes a folder
+of samples and --mode=interpolate a grid of latent walks (gan_jax/sampling.py).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from gan_jax import config_lib, train
+from gan_jax import config_lib, evaluation, sampling, train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and '
@@ -27,6 +32,10 @@ flags.DEFINE_integer('process_id', None, 'This process (with '
 flags.DEFINE_bool('distributed', False, 'jax.distributed.initialize() with '
                   'the cluster auto-detected (Cloud TPU VM slices, SLURM); '
                   'implied by --coordinator_address and by SLURM_NTASKS > 1.')
+MODES = ('train', 'eval', 'generate', 'interpolate')
+flags.DEFINE_enum('mode', 'train', MODES, 'What to do with the workdir\'s run.')
+flags.DEFINE_string('output', None, 'Folder for --mode=generate/interpolate '
+                    '(default: WORKDIR/generated, WORKDIR/interpolation).')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -77,7 +86,17 @@ def main(argv):
   std_logging.getLogger('absl').addFilter(_QuietLibraries())
   experiment = FLAGS.config.get('experiment', 'dcgan')
   try:
-    if experiment == 'dcgan':
+    if FLAGS.mode != 'train' and experiment != 'dcgan':
+      raise config_lib.ConfigError(
+          f'--mode={FLAGS.mode} needs a DCGAN config (configs/dcgan.py); '
+          f'config.experiment is {experiment!r}')
+    if FLAGS.mode == 'eval':
+      evaluation.evaluate_checkpoint(FLAGS.config, FLAGS.workdir)
+    elif FLAGS.mode == 'generate':
+      sampling.generate(FLAGS.config, FLAGS.workdir, FLAGS.output)
+    elif FLAGS.mode == 'interpolate':
+      sampling.interpolate(FLAGS.config, FLAGS.workdir, FLAGS.output)
+    elif experiment == 'dcgan':
       train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
     elif experiment == 'toy_1d':
       from gan_jax.toy import toy_1d  # pylint: disable=g-import-not-at-top
@@ -92,6 +111,9 @@ def main(argv):
   except config_lib.USER_ERRORS as e:
     logging.error('%s', e)
     sys.exit(f'gan_jax: error: {e}')
+  except train.StopRun as e:  # diverged or preempted: saved, one line
+    logging.error('%s', e)
+    sys.exit(f'gan_jax: {e}')
 
 
 if __name__ == '__main__':

@@ -15,11 +15,13 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
                  255).astype(np.uint8)
 
 
-def image_grid(images: np.ndarray, padding: int = 2) -> np.ndarray:
-  """(n, h, w, c) images in [-1, 1] -> one uint8 (H, W, c) grid, near square."""
+def image_grid(images: np.ndarray, padding: int = 2,
+               cols: int | None = None) -> np.ndarray:
+  """(n, h, w, c) images in [-1, 1] -> one uint8 (H, W, c) grid, row by row;
+  near square unless ``cols`` is given."""
   images = to_uint8(images)
   n, h, w, c = images.shape
-  cols = math.ceil(math.sqrt(n))
+  cols = cols or math.ceil(math.sqrt(n))
   rows = math.ceil(n / cols)
   grid = np.zeros((rows * (h + padding) + padding,
                    cols * (w + padding) + padding, c), np.uint8)

@@ -1,9 +1,12 @@
 """Shared fixtures. Small shapes and a persistent compile cache keep CPU runs fast."""
 
+import importlib.util
 import os
+import shutil
 import sys
 
 import jax
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,4 +36,60 @@ def tiny_config():
   config.log_every_steps = 2
   config.checkpoint_every_steps = 2
   config.data.num_workers = 1
+  # Evaluation has its own tests; elsewhere it would train the digits
+  # classifier in every run.
+  config.eval_metrics = ()
   return config
+
+
+def _convert_script():
+  path = os.path.join(ROOT, 'scripts', 'convert_inception_weights.py')
+  spec = importlib.util.spec_from_file_location('convert_inception_weights',
+                                                path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _torch_layout_layers(rng):
+  """Random layers as the TorchScript stores them: weight OIHW, beta, mean, var."""
+  from gan_jax import inception  # pylint: disable=g-import-not-at-top
+  shapes = inception._expected_shapes()  # pylint: disable=protected-access
+  layers = {}
+  for key, shape in shapes.items():
+    if key.startswith('params/') and key.endswith('/kernel'):
+      h, w, i, o = shape
+      layers[key[len('params/'):-len('/kernel')]] = dict(
+          weight=rng.normal(0, np.sqrt(2 / (h * w * i)), (o, i, h, w)),
+          beta=rng.normal(0, 0.1, o), mean=rng.normal(0, 0.1, o),
+          var=rng.uniform(0.5, 1.5, o))
+  return layers
+
+
+@pytest.fixture(scope='session')
+def synthetic_inception_weights(tmp_path_factory):
+  """A random FID-Inception weight file written by the conversion script's
+  own code path (torch-layout OIHW arrays -> _layer -> to_flat -> write_npz)."""
+  script = _convert_script()
+  rng = np.random.default_rng(0)
+  layers = {name: script._layer(t['weight'], t['beta'], t['mean'], t['var'])  # pylint: disable=protected-access
+            for name, t in _torch_layout_layers(rng).items()}
+  path = str(tmp_path_factory.mktemp('inception') / 'synthetic.npz')
+  script.write_npz(script.to_flat(layers), path, source='synthetic')
+  return path
+
+
+@pytest.fixture(scope='session')
+def digits_classifier_cache(tmp_path_factory):
+  """The digits classifier, trained once per session; copy_to(dir) plants its
+  cache file where a run's evaluation looks for it."""
+  from gan_jax import digits_classifier  # pylint: disable=g-import-not-at-top
+  cache_dir = str(tmp_path_factory.mktemp('digits_classifier'))
+  classifier = digits_classifier.get_classifier(32, 1, cache_dir)
+  source = digits_classifier.cache_path(cache_dir, 32, 1)
+
+  def copy_to(directory):
+    os.makedirs(directory, exist_ok=True)
+    shutil.copy(source, directory)
+
+  return classifier, copy_to

@@ -71,7 +71,7 @@ def test_bad_sources(source, match):
 
 def test_empty_folder(tmp_path):
   (tmp_path / 'readme.md').write_text('x')
-  with pytest.raises(ip.DataError, match='no readable'):
+  with pytest.raises(ip.DataError, match='no usable'):
     ip.make_source(f'folder:{tmp_path}', 32, 1)
 
 
@@ -170,3 +170,72 @@ def test_bad_tfds_sources(spec, match):
   pytest.importorskip('tensorflow_datasets')
   with pytest.raises(ip.DataError, match=match):
     ip.make_source(spec, 32, 1)
+
+
+@pytest.fixture(scope='module')
+def messy_folder(tmp_path_factory):
+  """Every kind of file users' folders hold, and what each should become."""
+  root = tmp_path_factory.mktemp('messy')
+  rng = np.random.default_rng(0)
+  rgb = rng.integers(0, 255, (80, 80, 3), np.uint8)
+  Image.fromarray(rgb).save(root / 'a_ok.jpg')
+  Image.fromarray(rgb[..., 0], 'L').save(root / 'b_grey.png')
+  Image.fromarray(np.dstack([rgb, np.zeros((80, 80), np.uint8)]),
+                  'RGBA').save(root / 'c_transparent.png')
+  Image.fromarray(rgb).convert('P').save(root / 'd_palette.png')
+  Image.fromarray(np.full((80, 80), 30000, np.uint16)).save(
+      root / 'e_sixteen_bit.png')
+  Image.fromarray(rgb).convert('CMYK').save(root / 'f_cmyk.jpg')
+  Image.fromarray(rgb[:20, :20]).save(root / 'g_tiny.png')
+  Image.fromarray(rng.integers(0, 255, (1200, 1600, 3), np.uint8)).save(
+      root / 'h_huge.jpg', quality=80)
+  (root / 'x_empty.jpg').write_bytes(b'')
+  (root / 'y_text.png').write_text('not an image')
+  jpeg = (root / 'a_ok.jpg').read_bytes()
+  (root / 'z_truncated.jpg').write_bytes(jpeg[:len(jpeg) // 2])
+  return root
+
+
+def test_messy_folder_skips_counts_and_converts(messy_folder, caplog):
+  with caplog.at_level(logging.WARNING):
+    source = ip.make_source(f'folder:{messy_folder}', 32, 3)
+  assert source.num_examples == 8
+  warnings_ = [r.getMessage() for r in caplog.records]
+  assert len(warnings_) == 3  # skipped, converted, upscaled: one line each
+  skipped, converted, upscaled = warnings_
+  assert skipped.startswith('Skipped 3 of 11 files')
+  for name, why in (('x_empty.jpg', 'empty file'),
+                    ('y_text.png', 'cannot identify image file'),
+                    ('z_truncated.jpg', 'truncated')):
+    assert name in skipped and why in skipped
+  assert converted.startswith('Converted 5 images')
+  for kind in ('1 16-bit', '1 CMYK', '1 RGBA', '1 greyscale', '1 palette'):
+    assert kind in converted
+  assert upscaled.startswith('Upscaled 1 images') and 'g_tiny.png' in upscaled
+  images = source.load(np.arange(8))
+  assert images.shape == (8, 32, 32, 3) and images.dtype == np.uint8
+  means = images.reshape(8, -1).mean(axis=1)
+  assert means[2] == 255  # transparent pixels composited onto white
+  # 16-bit 30000 of 65535 -> 117, not clipped to 255.
+  assert means[4] == pytest.approx(30000 / 65535 * 255, abs=1)
+
+
+def test_huge_jpeg_decodes_at_a_reduced_scale(messy_folder):
+  with ip._open_reduced(str(messy_folder / 'h_huge.jpg'), 32) as image:  # pylint: disable=protected-access
+    assert image.size == (200, 150)  # 1/8 of 1600x1200, still >= 32
+
+
+def test_folder_of_only_bad_files_fails_naming_it(tmp_path):
+  (tmp_path / 'empty.jpg').write_bytes(b'')
+  (tmp_path / 'text.png').write_text('x')
+  with pytest.raises(ip.DataError, match=f"{tmp_path}' holds no usable"):
+    ip.make_source(f'folder:{tmp_path}', 32, 1)
+
+
+def test_file_changed_after_the_check_is_an_error_not_a_skip(tmp_path):
+  Image.fromarray(np.zeros((40, 40), np.uint8), 'L').save(tmp_path / 'a.png')
+  Image.fromarray(np.zeros((40, 40), np.uint8), 'L').save(tmp_path / 'b.png')
+  source = ip.make_source(f'folder:{tmp_path}', 32, 1)
+  (tmp_path / 'b.png').write_bytes(b'')
+  with pytest.raises(ip.DataError, match='b.png'):
+    source.load(np.array([0, 1]))

@@ -18,7 +18,8 @@ def _run(*args, timeout=300):
 def test_cli_smoke_run(tmp_path):
   result = _run('--config=configs/dcgan.py', f'--workdir={tmp_path}',
                 '--config.num_train_steps=3', '--config.batch_size=16',
-                '--config.model.base_width=4', '--config.log_every_steps=1')
+                '--config.model.base_width=4', '--config.log_every_steps=1',
+                '--config.eval_metrics=()')
   assert result.returncode == 0, result.stderr[-3000:]
   with open(tmp_path / 'summary.json') as f:
     assert json.load(f)['step'] == 3
@@ -47,3 +48,15 @@ def test_cli_unknown_preset_and_missing_workdir():
   assert 'Traceback' not in result.stderr
   result = _run('--config=configs/dcgan.py')
   assert result.returncode != 0 and '--workdir' in result.stderr
+
+
+def test_cli_modes_need_a_checkpoint_and_a_dcgan_config(tmp_path):
+  result = _run('--config=configs/dcgan.py', f'--workdir={tmp_path}/none',
+                '--mode=generate')
+  assert result.returncode != 0 and 'Traceback' not in result.stderr
+  assert f'gan_jax: error: no checkpoints in {tmp_path}/none/checkpoints' in (
+      result.stderr)
+  result = _run('--config=configs/toy_1d.py', f'--workdir={tmp_path}',
+                '--mode=eval')
+  assert result.returncode != 0 and 'Traceback' not in result.stderr
+  assert '--mode=eval needs a DCGAN config' in result.stderr

@@ -34,6 +34,7 @@ def resumed_and_straight(tmp_path_factory):
   config.log_every_steps = 5
   config.checkpoint_every_steps = 10
   config.sample_epochs = (1,)
+  config.eval_metrics = ()
   straight_dir = str(tmp_path_factory.mktemp('straight'))
   resumed_dir = str(tmp_path_factory.mktemp('resumed'))
   config.num_epochs = 2

@@ -1,0 +1,245 @@
+"""Sample quality of a run: the configured metrics on G's samples vs. the data.
+
+``config.eval_metrics`` picks from:
+  'digits'  the project's digits classifier (``digits_classifier.py``):
+            classes covered, predicted-class KL to uniform, and FD in its
+            feature space of as many samples as half the real set against one
+            half, next to its floor, the FD of the other real half;
+  'fid'     Frechet Inception Distance (Heusel et al. 2017);
+  'kid'     Kernel Inception Distance (Binkowski et al. 2018), mean and std;
+  'pr'      improved precision and recall (Kynkaanniemi et al. 2019) on the
+            same Inception features (the paper used VGG-16's; StudioGAN uses
+            Inception's too).
+Each uses ``config.eval_num_samples`` generated images and as many real ones
+(all of them if fewer), drawn in batches of ``config.batch_size`` so G's batch
+statistics match training. The Inception metrics need the converted FID
+weights (``config.eval_inception_weights`` or $GAN_JAX_INCEPTION_WEIGHTS; see
+``scripts/convert_inception_weights.py``); without them they are skipped with
+one warning, never downloaded. Real features are computed once and cached in
+``workdir/eval``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from typing import Callable, Iterator
+
+import jax
+import numpy as np
+
+from gan_jax import config_lib, digits_classifier, input_pipeline, metrics
+from gan_jax import sampling, visualize
+
+METRICS = ('digits', 'fid', 'kid', 'pr')
+INCEPTION_METRICS = ('fid', 'kid', 'pr')
+WEIGHTS_ENV = 'GAN_JAX_INCEPTION_WEIGHTS'
+
+
+def validate(config) -> None:
+  metrics_ = tuple(config.eval_metrics)
+  unknown = [m for m in metrics_ if m not in METRICS]
+  if unknown:
+    raise config_lib.ConfigError(
+        f'config.eval_metrics: unknown {unknown}, choose from {METRICS}')
+  if 'digits' in metrics_ and config.data.source != 'digits':
+    raise config_lib.ConfigError(
+        "config.eval_metrics 'digits' scores digits only; data.source is "
+        f'{config.data.source!r} (use fid/kid/pr)')
+  if not isinstance(config.eval_every_steps, int) or config.eval_every_steps < 0:
+    raise config_lib.ConfigError(
+        'config.eval_every_steps must be 0 (at the end only) or positive, got '
+        f'{config.eval_every_steps!r}')
+  for field in ('eval_num_samples', 'eval_batch_size'):
+    value = config[field]
+    if not isinstance(value, int) or value < 2:
+      raise config_lib.ConfigError(f'config.{field} must be an integer >= 2, '
+                                   f'got {value!r}')
+
+
+def inception_weights_path(config) -> str:
+  return config.eval_inception_weights or os.environ.get(WEIGHTS_ENV, '')
+
+
+def _in_chunks(images: np.ndarray, size: int) -> Iterator[np.ndarray]:
+  for start in range(0, len(images), size):
+    yield images[start:start + size]
+
+
+class Evaluator:
+  """Scores batches of generated images against the run's real data."""
+
+  def __init__(self, config, source: input_pipeline.ImageSource,
+               cache_dir: str):
+    validate(config)
+    self.config = config
+    self.source = source
+    self.cache_dir = cache_dir
+    self.metrics = tuple(config.eval_metrics)
+    self.skipped: dict[str, str] = {}
+    self._extractors: dict[str, Callable] = {}  # name -> images -> features
+    self._real: dict[str, np.ndarray] = {}
+    self._constants: dict[str, float] = {}
+    if 'digits' in self.metrics:
+      classifier = digits_classifier.get_classifier(
+          config.image_size, config.channels, cache_dir)
+      self._extractors['digits'] = classifier.apply
+      self._constants['digits_classifier_accuracy'] = (
+          classifier.held_out_accuracy)
+    inception_metrics = [m for m in self.metrics if m in INCEPTION_METRICS]
+    if inception_metrics:
+      path = inception_weights_path(config)
+      if not path:
+        reason = (f'no FID Inception weights: set '
+                  f'config.eval_inception_weights or ${WEIGHTS_ENV} to the .npz '
+                  'of scripts/convert_inception_weights.py')
+        self.skipped.update({m: reason for m in inception_metrics})
+        logging.warning('Skipping %s: %s', '/'.join(inception_metrics), reason)
+      else:
+        from gan_jax import inception  # pylint: disable=g-import-not-at-top
+        try:
+          variables = inception.load_params(path)
+        except inception.InceptionWeightsError as e:
+          raise config_lib.ConfigError(
+              f'config.eval_inception_weights: {e}') from e
+        self._extractors['inception'] = inception.make_feature_fn(variables)
+        self._inception_id = f'{os.path.abspath(path)}:{os.path.getsize(path)}'
+
+  @property
+  def active(self) -> tuple[str, ...]:
+    return tuple(m for m in self.metrics if m not in self.skipped)
+
+  def _features(self, name: str, batches) -> tuple[np.ndarray, np.ndarray]:
+    """(features, logits or empty) of all images of ``batches``."""
+    extract = self._extractors[name]
+    features, logits = [], []
+    size = self.config.eval_batch_size
+    for batch in batches:
+      for chunk in _in_chunks(batch, size):
+        # Padded to one shape: one compile of the extractor, not one per tail.
+        padded = np.pad(chunk, [(0, size - len(chunk))] + [(0, 0)] * 3)
+        out = jax.tree.map(lambda x, n=len(chunk): np.asarray(x)[:n],
+                           extract(padded))
+        if name == 'digits':
+          logits.append(out[0])
+          out = out[1]
+        features.append(np.asarray(out, np.float32))
+    return (np.concatenate(features),
+            np.concatenate(logits) if logits else np.zeros((0,)))
+
+  def _cache_file(self, name: str, count: int) -> str:
+    key = json.dumps([name, self.source.name, self.source.num_examples,
+                      list(self.source.image_shape), count, self.config.seed,
+                      getattr(self, '_inception_id', '')])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return os.path.join(self.cache_dir, f'real_features_{name}_{digest}.npy')
+
+  def _real_features(self, name: str) -> np.ndarray:
+    """Features of a fixed random subset of the real images, cached."""
+    if name in self._real:
+      return self._real[name]
+    count = min(self.config.eval_num_samples, self.source.num_examples)
+    path = self._cache_file(name, count)
+    if os.path.exists(path):
+      features = np.load(path)
+    else:
+      order = np.random.default_rng(self.config.seed).permutation(
+          self.source.num_examples)
+      indices = np.sort(order[:count])
+      batches = (self.source.load(idx).astype(np.float32) / 127.5 - 1.0
+                 for idx in _in_chunks(indices, self.config.batch_size))
+      features, _ = self._features(name, batches)
+      if jax.process_index() == 0:
+        os.makedirs(self.cache_dir, exist_ok=True)
+        np.save(path + '.tmp.npy', features)
+        os.replace(path + '.tmp.npy', path)
+    self._real[name] = features
+    return features
+
+  def _real_halves(self, real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(self.config.seed).permutation(len(real))
+    half = len(real) // 2
+    return real[order[:half]], real[order[half:2 * half]]
+
+  def evaluate(self, sample: Callable, params, batch_stats) -> dict[str, float]:
+    """The metrics of G(params, batch_stats) on fresh noise of the eval stream.
+
+    ``sample`` is ``sampling.make_sampler``'s function. The same noise every
+    call, so evaluations of one run differ only by G.
+    """
+    config = self.config
+    if not self.active:
+      return {}
+    key = jax.random.fold_in(jax.random.PRNGKey(config.seed),
+                             sampling.EVAL_STREAM)
+    # Quantised to uint8 like the real images (and like every FID tool that
+    # reads saved PNGs), so no score rewards or punishes sub-pixel values.
+    fake_batches = [
+        visualize.to_uint8(batch).astype(np.float32) / 127.5 - 1.0
+        for batch in sampling.sample_batches(
+            sample, params, batch_stats, key, config.eval_num_samples,
+            config.batch_size, config.model.z_dim,
+            config.model.z_distribution)]
+    results = dict(self._constants)
+    if 'digits' in self.active:
+      real = self._real_features('digits')
+      fake, logits = self._features('digits', fake_batches)
+      results.update(digits_classifier.class_scores(logits))
+      # FD's bias falls with the sample counts, so G is scored like-for-like
+      # with the floor: half-real-set-sized samples against real half B,
+      # where the floor is real half A against B.
+      half_a, half_b = self._real_halves(real)
+      results['digits_fd'] = metrics.frechet_distance_of_features(
+          fake[:len(half_a)], half_b)
+      if 'digits_fd_real_halves' not in self._constants:
+        self._constants['digits_fd_real_halves'] = (
+            metrics.frechet_distance_of_features(half_a, half_b))
+      results['digits_fd_real_halves'] = self._constants['digits_fd_real_halves']
+    if any(m in self.active for m in INCEPTION_METRICS):
+      real = self._real_features('inception')
+      fake, _ = self._features('inception', fake_batches)
+      if 'fid' in self.active:
+        results['fid'] = metrics.frechet_distance_of_features(real, fake)
+      if 'kid' in self.active:
+        results['kid'], results['kid_std'] = (
+            metrics.kernel_inception_distance(real, fake, seed=config.seed))
+      if 'pr' in self.active:
+        results['precision'], results['recall'] = metrics.precision_recall(
+            real, fake)
+    results['eval_num_samples'] = config.eval_num_samples
+    return results
+
+
+def evaluate_checkpoint(config, workdir: str) -> dict:
+  """--mode=eval: the configured metrics of the latest checkpoint."""
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  validate(config)
+  if not config.eval_metrics:
+    raise config_lib.ConfigError('config.eval_metrics is empty: nothing to '
+                                 f'evaluate (choose from {METRICS})')
+  trained = train.restore_generator(config, workdir)
+  source = input_pipeline.make_source(config.data.source, config.image_size,
+                                      config.channels, config.data.tfds_dir)
+  evaluator = Evaluator(config, source, os.path.join(workdir, 'eval'))
+  if not evaluator.active:
+    reasons = {}
+    for metric, why in evaluator.skipped.items():
+      reasons.setdefault(why, []).append(metric)
+    raise config_lib.ConfigError(
+        'every metric of config.eval_metrics was skipped: ' + '; '.join(
+            f'{"/".join(metrics_)}: {why}' for why, metrics_ in reasons.items()))
+  sample = sampling.make_sampler(trained.generator,
+                                 config.model.sample_with_batch_stats)
+  results = evaluator.evaluate(sample, trained.g_params, trained.g_batch_stats)
+  report = {'step': trained.step, 'metrics': results,
+            'skipped': evaluator.skipped}
+  if jax.process_index() == 0:
+    path = os.path.join(workdir, 'eval', f'eval_step_{trained.step:07d}.json')
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+      json.dump(report, f, indent=2)
+    logging.info('Eval at step %d: %s (%s)', trained.step, json.dumps(results),
+                 path)
+  return report

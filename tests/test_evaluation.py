@@ -1,0 +1,121 @@
+"""Evaluation during training and on a checkpoint, with every extractor."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from gan_jax import config_lib, evaluation, input_pipeline, sampling, train
+
+
+def test_validate_names_the_field(tiny_config):
+  tiny_config.eval_metrics = ('fid', 'is')
+  with pytest.raises(config_lib.ConfigError, match=r"eval_metrics: unknown \['is'\]"):
+    evaluation.validate(tiny_config)
+  tiny_config.eval_metrics = ('digits',)
+  tiny_config.data.source = 'folder:/data'
+  with pytest.raises(config_lib.ConfigError, match='scores digits only'):
+    evaluation.validate(tiny_config)
+  tiny_config.data.source = 'digits'
+  tiny_config.eval_num_samples = 1
+  with pytest.raises(config_lib.ConfigError, match='eval_num_samples'):
+    evaluation.validate(tiny_config)
+
+
+def test_inception_metrics_without_weights_are_skipped_with_one_message(
+    tiny_config, tmp_path, monkeypatch, caplog):
+  monkeypatch.delenv(evaluation.WEIGHTS_ENV, raising=False)
+  tiny_config.eval_metrics = ('fid', 'kid')
+  source = input_pipeline.make_source('digits', 32, 1)
+  evaluator = evaluation.Evaluator(tiny_config, source, str(tmp_path))
+  assert evaluator.active == ()
+  assert set(evaluator.skipped) == {'fid', 'kid'}
+  assert evaluation.WEIGHTS_ENV in evaluator.skipped['fid']
+  assert sum('Skipping fid/kid' in r.message for r in caplog.records) == 1
+  assert evaluator.evaluate(None, None, None) == {}
+
+
+def test_bad_weights_file_is_a_config_error(tiny_config, tmp_path):
+  tiny_config.eval_metrics = ('fid',)
+  tiny_config.eval_inception_weights = str(tmp_path / 'missing.npz')
+  source = input_pipeline.make_source('digits', 32, 1)
+  with pytest.raises(config_lib.ConfigError,
+                     match='eval_inception_weights.*missing.npz'):
+    evaluation.Evaluator(tiny_config, source, str(tmp_path))
+
+
+@pytest.fixture(scope='module')
+def run_with_eval(tmp_path_factory, digits_classifier_cache):
+  """6 tiny steps evaluated at steps 3 and 6 with every metric."""
+  import dcgan  # pylint: disable=g-import-not-at-top
+  config = dcgan.get_config()
+  config.batch_size, config.model.base_width, config.model.z_dim = 16, 4, 8
+  config.num_train_steps, config.num_sample_images = 6, 4
+  config.log_every_steps = config.checkpoint_every_steps = 3
+  config.eval_metrics = ('digits',)
+  config.eval_every_steps = 3
+  config.eval_num_samples = 40
+  config.eval_batch_size = 16
+  workdir = str(tmp_path_factory.mktemp('run'))
+  digits_classifier_cache[1](os.path.join(workdir, 'eval'))
+  summary = train.train_and_evaluate(config, workdir)
+  return config, workdir, summary
+
+
+def test_eval_during_training_is_logged_and_summarised(run_with_eval):
+  config, workdir, summary = run_with_eval
+  assert [e['step'] for e in summary['eval_history']] == [3, 6]
+  final = summary['eval']
+  assert final == summary['eval_history'][-1]
+  assert 1 <= final['digits_classes_covered'] <= 10
+  assert final['digits_class_kl'] >= 0
+  # An untrained G is far from the data; the floor is two real halves.
+  assert final['digits_fd'] > 2 * final['digits_fd_real_halves'] > 0
+  assert final['eval_num_samples'] == 40
+  with open(os.path.join(workdir, 'summary.json')) as f:
+    assert json.load(f)['eval'] == final
+  assert any(f.startswith('real_features_digits_')
+             for f in os.listdir(os.path.join(workdir, 'eval')))
+
+
+def test_mode_eval_reproduces_the_last_training_eval(run_with_eval):
+  config, workdir, summary = run_with_eval
+  report = evaluation.evaluate_checkpoint(config, workdir)
+  assert report['step'] == 6
+  last = {k: v for k, v in summary['eval'].items() if k != 'step'}
+  assert report['metrics'] == pytest.approx(last)
+  assert os.path.exists(os.path.join(workdir, 'eval',
+                                     'eval_step_0000006.json'))
+
+
+def test_inception_metrics_with_weights(run_with_eval,
+                                        synthetic_inception_weights):
+  """fid/kid/pr through the real weight loading, on the trained tiny G."""
+  config, workdir, _ = run_with_eval
+  config = config.copy_and_resolve_references()
+  config.eval_metrics = ('fid', 'kid', 'pr')
+  config.eval_inception_weights = synthetic_inception_weights
+  config.eval_num_samples = 8
+  config.eval_batch_size = 8
+  trained = train.restore_generator(config, workdir)
+  source = input_pipeline.make_source('digits', 32, 1)
+  evaluator = evaluation.Evaluator(config, source, os.path.join(workdir, 'e2'))
+  sample = sampling.make_sampler(trained.generator, True)
+  results = evaluator.evaluate(sample, trained.g_params, trained.g_batch_stats)
+  assert results['fid'] > 0 and np.isfinite(results['kid'])
+  assert 0 <= results['precision'] <= 1 and 0 <= results['recall'] <= 1
+  again = evaluator.evaluate(sample, trained.g_params, trained.g_batch_stats)
+  assert again == results  # the eval stream's noise is fixed
+
+
+def test_mode_eval_with_every_metric_skipped_is_one_error(run_with_eval,
+                                                          monkeypatch):
+  config, workdir, _ = run_with_eval
+  config = config.copy_and_resolve_references()
+  config.eval_metrics = ('fid', 'kid')
+  monkeypatch.delenv(evaluation.WEIGHTS_ENV, raising=False)
+  with pytest.raises(config_lib.ConfigError,
+                     match='every metric of config.eval_metrics was skipped: '
+                     'fid/kid: no FID Inception weights'):
+    evaluation.evaluate_checkpoint(config, workdir)
