@@ -6,6 +6,7 @@ update itself is the pure ``step.make_train_step``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -215,6 +216,25 @@ def _format_duration(seconds: float) -> str:
       f'{minutes}m{seconds:02d}s')
 
 
+class WorkdirWriteError(StopRun):
+  """A grid, log or summary could not be written (a full disk, a revoked
+  mount); checkpoints are orbax's and stay restorable."""
+
+
+def _written(path: str):
+  """Turns an OSError while writing ``path`` into one WorkdirWriteError."""
+  @contextlib.contextmanager
+  def guard():
+    try:
+      yield
+    except OSError as e:
+      raise WorkdirWriteError(
+          f'cannot write {path} ({e.strerror or e}); rerun the same command '
+          'once the workdir has space: the run resumes from its last complete '
+          'checkpoint') from e
+  return guard()
+
+
 class _Outputs:
   """Files and logs of a run; a no-op on processes other than 0."""
 
@@ -238,7 +258,8 @@ class _Outputs:
     grid = visualize.image_grid(images)
     path = os.path.join(self.samples_dir,
                         f'step_{step_:07d}_epoch_{epoch:03d}.png')
-    visualize.save_png(grid, path)
+    with _written(path):
+      visualize.save_png(grid, path)
     self.writer.add_image('samples', grid, step_, dataformats='HWC')
     return path
 
@@ -253,11 +274,13 @@ class _Outputs:
     frames = sorted(os.path.join(self.samples_dir, f)
                     for f in os.listdir(self.samples_dir)
                     if f.startswith('step_') and f.endswith('.png'))
+    gif = os.path.join(self.samples_dir, 'progress.gif')
     if frames:
-      visualize.save_gif(frames, os.path.join(self.samples_dir,
-                                              'progress.gif'))
-    with open(self.summary_path, 'w') as f:
-      json.dump(summary, f, indent=2)
+      with _written(gif):
+        visualize.save_gif(frames, gif)
+    with _written(self.summary_path):
+      with open(self.summary_path, 'w') as f:
+        json.dump(summary, f, indent=2)
     self.writer.close()
 
 

@@ -97,7 +97,7 @@ def test_inception_metrics_with_weights(run_with_eval,
   config.eval_metrics = ('fid', 'kid', 'pr')
   config.eval_inception_weights = synthetic_inception_weights
   config.eval_num_samples = 8
-  config.eval_batch_size = 8
+  config.eval_batch_size = 2  # test_inception's batch: one shared compile
   trained = train.restore_generator(config, workdir)
   source = input_pipeline.make_source('digits', 32, 1)
   evaluator = evaluation.Evaluator(config, source, os.path.join(workdir, 'e2'))

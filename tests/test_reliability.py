@@ -198,3 +198,42 @@ def test_full_disk_during_save_is_one_error_and_keeps_the_previous(
   tiny_config.num_train_steps = 4
   summary = train.train_and_evaluate(tiny_config, str(tmp_path))
   assert summary['resumed_from_step'] == 2 and summary['step'] == 4
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+  """A 4 MB tmpfs, where this machine lets the tests mount one (root)."""
+  disk = tmp_path / 'disk'
+  disk.mkdir()
+  mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=4m', 'tmpfs',
+                            str(disk)], capture_output=True, text=True)
+  if mounted.returncode:
+    pytest.skip(f'cannot mount a tmpfs here: {mounted.stderr.strip()}')
+  yield disk
+  subprocess.run(['umount', '-l', str(disk)], check=False)
+
+
+def _fill(disk):
+  fd = os.open(disk / 'filler', os.O_WRONLY | os.O_CREAT)
+  try:
+    while True:
+      os.write(fd, b'\0' * 65536)
+  except OSError as e:
+    assert e.errno == errno.ENOSPC
+  finally:
+    os.close(fd)
+
+
+def test_really_full_disk_is_one_error_and_the_run_resumes(tiny_config,
+                                                           small_disk):
+  workdir = str(small_disk / 'run')
+  tiny_config.num_train_steps = 2
+  train.train_and_evaluate(tiny_config, workdir)
+  _fill(small_disk)
+  tiny_config.num_train_steps = 4
+  with pytest.raises((train.StopRun, checkpoints.CheckpointError),
+                     match='No space left on device'):
+    train.train_and_evaluate(tiny_config, workdir)
+  os.remove(small_disk / 'filler')
+  summary = train.train_and_evaluate(tiny_config, workdir)
+  assert summary['resumed_from_step'] == 2 and summary['step'] == 4
