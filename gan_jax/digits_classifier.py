@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax import input_pipeline, layers
+from gan_jax import input_pipeline, layers, visualize
 
 NUM_CLASSES = 10
 FEATURE_DIM = 128
@@ -74,7 +74,7 @@ def load_digits(image_size: int, channels: int) -> tuple[np.ndarray, np.ndarray]
   source = input_pipeline.digits_source(image_size, channels)
   images = source.load(np.arange(source.num_examples))
   labels = datasets.load_digits().target
-  return images.astype(np.float32) / 127.5 - 1.0, labels.astype(np.int32)
+  return visualize.from_uint8(images), labels.astype(np.int32)
 
 
 def _split(num: int) -> tuple[np.ndarray, np.ndarray]:

@@ -148,7 +148,7 @@ class Evaluator:
       order = np.random.default_rng(self.config.seed).permutation(
           self.source.num_examples)
       indices = np.sort(order[:count])
-      batches = (self.source.load(idx).astype(np.float32) / 127.5 - 1.0
+      batches = (visualize.from_uint8(self.source.load(idx))
                  for idx in _in_chunks(indices, self.config.batch_size))
       features, _ = self._features(name, batches)
       if jax.process_index() == 0:
@@ -177,7 +177,7 @@ class Evaluator:
     # Quantised to uint8 like the real images (and like every FID tool that
     # reads saved PNGs), so no score rewards or punishes sub-pixel values.
     fake_batches = [
-        visualize.to_uint8(batch).astype(np.float32) / 127.5 - 1.0
+        visualize.from_uint8(visualize.to_uint8(batch))
         for batch in sampling.sample_batches(
             sample, params, batch_stats, key, config.eval_num_samples,
             config.batch_size, config.model.z_dim,

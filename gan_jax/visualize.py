@@ -15,6 +15,12 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
                  255).astype(np.uint8)
 
 
+def from_uint8(pixels: np.ndarray) -> np.ndarray:
+  """uint8 pixels -> float32 in [-1, 1] (on the host; the training step does
+  the same on the device, ``step.to_model_range``)."""
+  return np.asarray(pixels).astype(np.float32) / 127.5 - 1.0
+
+
 def image_grid(images: np.ndarray, padding: int = 2,
                cols: int | None = None) -> np.ndarray:
   """(n, h, w, c) images in [-1, 1] -> one uint8 (H, W, c) grid, row by row;
