@@ -31,6 +31,13 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.num_train_steps = -1  # -1: from num_epochs
   config.loss = 'non_saturating'  # or 'minimax' (Goodfellow et al. Sec. 3)
   config.d_steps = 1  # k of Algorithm 1
+  # False: fresh noise for G's update (Algorithm 1). True: G's update moves
+  # the fakes of the last D update, as pytorch/examples' DCGAN does (one G
+  # forward pass fewer per update; see gan_jax/step.py).
+  config.reuse_fake = False
+  # gamma of the R1 penalty on D (Mescheder et al. 2018; gan_jax/losses.py);
+  # 0 is the papers' DCGAN.
+  config.r1_gamma = 0.0
   # Data parallelism over every device: 'shard_map' (any number of hosts) or
   # 'pmap' (one host, older JAX images); see gan_jax/parallel.py.
   config.parallel = 'shard_map'
@@ -85,6 +92,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     config.num_epochs = 60
     config.checkpoint_every_steps = 1000
     config.data.source = 'folder:'  # required: folder:/path/to/anime_faces
+    config.reuse_fake = True  # the update of the PyTorch reference
     config.eval_metrics = ('fid', 'kid', 'pr')
   elif preset in ('mnist', 'cifar10', 'celeba'):
     config.image_size = 64 if preset == 'celeba' else 32

@@ -28,10 +28,16 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.model.z_dim = 2
   config.model.z_distribution = 'normal'
   config.model.g_hidden = (400, 400, 400, 400)
+  config.model.g_batch_norm = True
+  # Without batch norm, G is a plain MLP (gan_jax/toy/mlp.py) of this
+  # activation, its biases ~ N(0, g_bias_stddev^2).
+  config.model.g_activation = 'relu'
+  config.model.g_bias_stddev = 0.0
   config.model.d_hidden = (200, 200, 200)
   config.model.d_pieces = 5  # maxout pieces
   config.model.init_stddev = 0.02
   config.loss = 'non_saturating'
+  config.r1_gamma = 0.0  # R1 penalty weight (gan_jax/losses.py)
   config.batch_size = 100  # packs per D batch: pack x 100 samples
   config.optimizer = config_lib.optimizer_config(lr=1e-4, b1=0.8)
   # The paper trains 400 epochs of 1,000 steps; see the README for what

@@ -7,7 +7,9 @@
 Prints one JSON line. The update is the real compiled step of ``train.py``
 (k D updates + one G update on a (k, batch) uint8 input), timed after a
 warm-up; ``images_per_s`` counts the real images it consumes, as
-../shared/bench/torch_dcgan.py counts its batch per update.
+../shared/bench/torch_dcgan.py counts its batch per update. The ``:anime``
+preset's ``reuse_fake=True`` is that script's update (G's update moves the D
+update's fakes); ``--config.reuse_fake=False`` times Algorithm 1's fresh draw.
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ def main(argv):
   print(json.dumps({
       **result, 'batch_size': config.batch_size,
       'image_size': config.image_size, 'channels': config.channels,
-      'd_steps': config.d_steps, 'dtype': config.model.dtype,
+      'd_steps': config.d_steps, 'reuse_fake': config.reuse_fake,
+      'dtype': config.model.dtype,
       'conv_impl': config.model.conv_impl,
       'device': f'{device.platform}:{device.device_kind}',
       'parallel': config.parallel, 'num_devices': jax.device_count(),

@@ -61,6 +61,10 @@ def validate_dcgan(config) -> None:
            config.num_train_steps)
   _require(config.loss in losses.G_LOSSES, 'loss',
            f'must be one of {losses.G_LOSSES}', config.loss)
+  _require(isinstance(config.reuse_fake, bool), 'reuse_fake',
+           'must be True or False', config.reuse_fake)
+  _require(config.r1_gamma >= 0, 'r1_gamma', 'must be non-negative',
+           config.r1_gamma)
   _require(config.model.z_distribution in ('uniform', 'normal'),
            'model.z_distribution', "must be 'uniform' or 'normal'",
            config.model.z_distribution)

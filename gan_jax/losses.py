@@ -42,3 +42,16 @@ def generator_loss(fake_logits: jax.Array, kind: str) -> jax.Array:
   if kind == 'non_saturating':
     return -jnp.mean(jax.nn.log_sigmoid(fake_logits))
   raise ValueError(f'loss must be one of {G_LOSSES}, got {kind!r}')
+
+
+def r1_penalty(real_logit_grads: jax.Array, num_logits: int) -> jax.Array:
+  """E_x ||grad_x l(x)||^2 on real data: R1 of Mescheder et al. 2018, Eq. 9.
+
+  D descends gamma / 2 times this (``config.r1_gamma``). Penalising D's slope
+  on the data makes the game locally convergent: without it, simultaneous
+  and alternating gradient steps circle the equilibrium (their Sec. 2-3), and
+  for G the circling is samples orbiting a mode instead of landing on it.
+  ``real_logit_grads`` is the gradient of the sum of D's ``num_logits``
+  logits w.r.t. its input; the mean is over D's examples (packs, for PacGAN).
+  """
+  return jnp.sum(jnp.square(real_logit_grads)) / num_logits

@@ -69,6 +69,7 @@ def build_training(config, data_shape: tuple[int, int, int],
   train_step = data_parallel.compile_step(step.make_train_step(
       generator, discriminator, g_tx, d_tx, loss=config.loss,
       z_dim=config.model.z_dim, z_distribution=config.model.z_distribution,
+      reuse_fake=config.reuse_fake, r1_gamma=config.r1_gamma,
       axis_name=parallel.AXIS))
   return Training(generator=generator.clone(axis_name=None), init=init,
                   train_step=train_step, put_batch=data_parallel.put_batch,

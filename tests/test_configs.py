@@ -40,7 +40,7 @@ def test_unknown_preset():
     ('optimizer.schedule', 'step'), ('optimizer.d_lr_multiplier', 0.0),
     ('data.source', 'folder:'), ('data.source', 'mnist'),
     ('data.source', 'tfds:'), ('parallel', 'vmap'),
-    ('sample_epochs', (0, 5)),
+    ('sample_epochs', (0, 5)), ('r1_gamma', -1.0),
 ])
 def test_bad_values_name_the_field(field, value):
   config = dcgan.get_config()

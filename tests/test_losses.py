@@ -53,3 +53,15 @@ def test_saturating_gradient_vanishes_non_saturating_does_not():
 def test_unknown_loss():
   with pytest.raises(ValueError, match='loss'):
     losses.generator_loss(jnp.zeros(2), 'wasserstein')
+
+
+def test_r1_penalty_is_the_mean_squared_input_gradient_per_logit():
+  # D(x) = w . x on packs of 2 samples: every pack's gradient is w, so the
+  # penalty is ||w||^2 whatever the data.
+  w = jnp.array([1.0, -2.0, 0.5, 3.0])
+  packs = jax.random.normal(jax.random.PRNGKey(0), (5, 4))
+  grads = jax.grad(lambda x: jnp.sum(x @ w))(packs).reshape(10, 2)
+  assert float(losses.r1_penalty(grads, num_logits=5)) == pytest.approx(
+      float(w @ w))
+  # Zero-centred: a flat D is not penalised.
+  assert float(losses.r1_penalty(jnp.zeros((3, 2)), 3)) == 0.0

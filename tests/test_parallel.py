@@ -28,9 +28,10 @@ _EIGHT_DEVICES = textwrap.dedent('''
     import dcgan
     from gan_jax import parallel, train
 
-    def run(mode, num_devices, batch_size=16):
+    def run(mode, num_devices, batch_size=16, reuse_fake=False):
       config = dcgan.get_config()
       config.batch_size, config.model.base_width = batch_size, 4
+      config.reuse_fake = reuse_fake
       config.model.z_dim, config.parallel = 8, mode
       training = train.build_training(config, (32, 32, 1), 10,
                                       devices=jax.devices()[:num_devices])
@@ -41,13 +42,15 @@ _EIGHT_DEVICES = textwrap.dedent('''
         state, metrics = training.train_step(state, training.put_batch(batch))
       return jax.device_get(state)
 
+    def max_diff(a, b):
+      return max(jax.tree.leaves(jax.tree.map(lambda a, b: float(np.max(
+          np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)))),
+                                              a, b)))
+
     one = run('shard_map', 1)
-    out = {}
-    for mode in ('shard_map', 'pmap'):
-      diffs = jax.tree.map(lambda a, b: float(np.max(np.abs(
-          np.asarray(a, np.float64) - np.asarray(b, np.float64)))),
-                           one, run(mode, 8))
-      out[mode] = max(jax.tree.leaves(diffs))
+    out = {mode: max_diff(one, run(mode, 8)) for mode in ('shard_map', 'pmap')}
+    out['reuse_fake'] = max_diff(run('shard_map', 1, reuse_fake=True),
+                                 run('shard_map', 8, reuse_fake=True))
     try:
       run('shard_map', 8, batch_size=12)
     except parallel.ParallelError as e:
@@ -68,6 +71,7 @@ def test_eight_devices_match_one_device_under_shard_map_and_pmap():
   out = json.loads(result.stdout.strip().splitlines()[-1])
   assert out['shard_map'] < TOLERANCE
   assert out['pmap'] < TOLERANCE
+  assert out['reuse_fake'] < TOLERANCE
   assert out['error'] == ('config.batch_size 12 does not divide over the 8 '
                           'devices; use a multiple of 8')
 

@@ -102,3 +102,20 @@ def test_bad_method_and_mixture(tiny_config, tmp_path):
   tiny_config.data.mixture = 'spiral'
   with pytest.raises(config_lib.ConfigError, match='config.data.mixture'):
     toy_2d.run(tiny_config, str(tmp_path))
+
+
+def test_recipe_settings_replace_the_config_and_bad_fields_are_named(
+    tiny_config):
+  config, pack = toy_2d.method_config(tiny_config, 'recipe')
+  assert pack == 2
+  for field, value in toy_2d.RECIPE.items():
+    section, _, name = field.rpartition('.')
+    assert (config[section] if section else config)[name] == value
+  assert tiny_config.optimizer.b1 == 0.8  # the caller's config is untouched
+  tiny_config.model.g_activation = 'swish'
+  with pytest.raises(config_lib.ConfigError, match='model.g_activation'):
+    toy_2d.method_config(tiny_config, 'recipe')
+  tiny_config.model.g_activation = 'relu'
+  tiny_config.r1_gamma = -0.1
+  with pytest.raises(config_lib.ConfigError, match='r1_gamma'):
+    toy_2d.method_config(tiny_config, 'gan')
