@@ -90,19 +90,21 @@ def test_unknown_loss_rejected(parts):
                          z_distribution='uniform')
 
 
-def test_reuse_fake_is_the_reference_dcgan_update(parts):
-  """reuse_fake: one fake batch (from G's key) for D's update and G's update.
+def test_reuse_fake_and_r1_are_the_update_written_out(parts):
+  """reuse_fake + R1, against the update written out by hand.
 
-  Checked against the update written out by hand, pytorch/examples style: D
-  descends -V on (real, G(z)); G descends its loss on the same G(z) through
-  the updated D. The gradients are compared through Adam's first moments.
+  pytorch/examples style: one fake batch G(z) (z from G's key) serves D's
+  update and G's. D descends -V(real, G(z)) + gamma/2 E||grad_x logit||^2
+  (R1 on the real batch); G descends its loss on the same G(z) through the
+  updated D. Gradients are compared through Adam's first moments.
   """
   g, d, state, fresh_step, real = parts
+  gamma = 10.0
   tx = train_state.make_optimizer(config_lib.optimizer_config(lr=2e-4))
-  reuse_step = jax.jit(step.make_train_step(
+  new_state, metrics = jax.jit(step.make_train_step(
       g, d, tx, tx, loss='non_saturating', z_dim=Z_DIM,
-      z_distribution='uniform', reuse_fake=True))
-  new_state, metrics = reuse_step(state, real[None])
+      z_distribution='uniform', reuse_fake=True, r1_gamma=gamma))(
+          state, real[None])
 
   _, g_key, _ = jax.random.split(state.rng, 3)
   z = train_state.sample_latent(g_key, BATCH, Z_DIM, 'uniform')
@@ -113,74 +115,46 @@ def test_reuse_fake_is_the_reference_dcgan_update(parts):
       {'params': params, 'batch_stats': stats}, x, train=True,
       mutable=['batch_stats'])
   fake, g_vars = run_g(state.g_params)
+  real_images = step.to_model_range(real)
 
-  def d_loss(params):
-    real_logits, d_vars = run_d(params, state.d_batch_stats,
-                                step.to_model_range(real))
-    fake_logits, d_vars = run_d(params, d_vars['batch_stats'], fake)
-    return losses.discriminator_loss(real_logits, fake_logits), d_vars
+  @jax.jit
+  def reference(d_params, g_params):
+    def d_objective(params):
+      real_grads = jax.grad(lambda x: jnp.sum(
+          run_d(params, state.d_batch_stats, x)[0]))(real_images)
+      penalty = jnp.sum(real_grads ** 2) / BATCH
+      real_logits, d_vars = run_d(params, state.d_batch_stats, real_images)
+      fake_logits, d_vars = run_d(params, d_vars['batch_stats'], fake)
+      game = losses.discriminator_loss(real_logits, fake_logits)
+      return game + gamma / 2 * penalty, (game, penalty, d_vars)
 
-  (want_d_loss, d_vars), d_grads = jax.value_and_grad(
-      d_loss, has_aux=True)(state.d_params)
-  d_updates, want_d_opt = tx.update(d_grads, state.d_opt_state, state.d_params)
-  d_params = optax.apply_updates(state.d_params, d_updates)
-  g_grads = jax.grad(lambda p: losses.generator_loss(
-      run_d(d_params, d_vars['batch_stats'], run_g(p)[0])[0],
-      'non_saturating'))(state.g_params)
-  _, want_g_opt = tx.update(g_grads, state.g_opt_state, state.g_params)
+    (_, (game, penalty, d_vars)), d_grads = jax.value_and_grad(
+        d_objective, has_aux=True)(d_params)
+    d_updates, d_opt = tx.update(d_grads, state.d_opt_state, d_params)
+    new_d_params = optax.apply_updates(d_params, d_updates)
+    g_grads = jax.grad(lambda p: losses.generator_loss(
+        run_d(new_d_params, d_vars['batch_stats'], run_g(p)[0])[0],
+        'non_saturating'))(g_params)
+    _, g_opt = tx.update(g_grads, state.g_opt_state, g_params)
+    return game, penalty, d_opt, g_opt
+
+  game, penalty, want_d_opt, want_g_opt = reference(state.d_params,
+                                                    state.g_params)
 
   def assert_close(got, want):
     scale = max(float(jnp.max(jnp.abs(w))) for w in jax.tree.leaves(want))
     jax.tree.map(lambda a, b: np.testing.assert_allclose(
         a, b, rtol=1e-4, atol=1e-5 * scale), got, want)
 
-  np.testing.assert_allclose(metrics['d_loss'], want_d_loss, rtol=1e-5)
+  np.testing.assert_allclose(metrics['d_loss'], game, rtol=1e-5)
+  np.testing.assert_allclose(metrics['r1_penalty'], penalty, rtol=1e-4)
+  assert float(penalty) > 0
   assert_close(new_state.d_opt_state[0].mu, want_d_opt[0].mu)
   assert_close(new_state.g_opt_state[0].mu, want_g_opt[0].mu)
   assert_close(new_state.g_batch_stats, g_vars['batch_stats'])
   # Algorithm 1's fresh noise for G is a different update.
-  fresh_state, _ = fresh_step(state, real[None])
+  fresh_state, fresh_metrics = fresh_step(state, real[None])
+  assert 'r1_penalty' not in fresh_metrics
   assert not np.allclose(
       jax.tree.leaves(fresh_state.g_opt_state[0].mu)[0],
       jax.tree.leaves(new_state.g_opt_state[0].mu)[0])
-
-
-def test_r1_penalty_enters_d_update_and_is_reported(parts):
-  """D descends -V + gamma/2 E||grad_x logit||^2 (R1 on the real batch)."""
-  g, d, state, _, real = parts
-  gamma = 10.0
-  tx = train_state.make_optimizer(config_lib.optimizer_config(lr=2e-4))
-  r1_step = jax.jit(step.make_train_step(
-      g, d, tx, tx, loss='non_saturating', z_dim=Z_DIM,
-      z_distribution='uniform', r1_gamma=gamma))
-  new_state, metrics = r1_step(state, real[None])
-
-  _, _, d_key = jax.random.split(state.rng, 3)
-  z = train_state.sample_latent(d_key, BATCH, Z_DIM, 'uniform')
-  fake = g.apply({'params': state.g_params, 'batch_stats': state.g_batch_stats},
-                 z, train=True, mutable=['batch_stats'])[0]
-  real_images = step.to_model_range(real)
-  run_d = lambda params, stats, x: d.apply(
-      {'params': params, 'batch_stats': stats}, x, train=True,
-      mutable=['batch_stats'])
-
-  def objective(params):
-    real_grads = jax.grad(lambda x: jnp.sum(
-        run_d(params, state.d_batch_stats, x)[0]))(real_images)
-    penalty = jnp.sum(real_grads ** 2) / BATCH
-    real_logits, d_vars = run_d(params, state.d_batch_stats, real_images)
-    fake_logits, _ = run_d(params, d_vars['batch_stats'], fake)
-    game = losses.discriminator_loss(real_logits, fake_logits)
-    return game + gamma / 2 * penalty, (game, penalty)
-
-  (_, (game, penalty)), grads = jax.value_and_grad(
-      objective, has_aux=True)(state.d_params)
-  _, want_opt = tx.update(grads, state.d_opt_state, state.d_params)
-  np.testing.assert_allclose(metrics['d_loss'], game, rtol=1e-5)
-  np.testing.assert_allclose(metrics['r1_penalty'], penalty, rtol=1e-4)
-  assert float(penalty) > 0
-  scale = max(float(jnp.max(jnp.abs(m)))
-              for m in jax.tree.leaves(want_opt[0].mu))
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(
-      a, b, rtol=1e-4, atol=1e-5 * scale), new_state.d_opt_state[0].mu,
-               want_opt[0].mu)
