@@ -121,7 +121,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
   def train_step(state: GANState, real: jax.Array):
     d_steps, batch = real.shape[0], real.shape[1]
     rng, g_key, *d_keys = jax.random.split(state.rng, d_steps + 2)
-    g_params, g_stats = state.g_params, state.g_batch_stats
+    g_params = state.g_params
 
     carry = (state.d_params, state.d_batch_stats, state.d_opt_state)
     # A Python loop, not lax.scan: k is small and static, and XLA:CPU runs
