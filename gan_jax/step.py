@@ -85,10 +85,9 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
     return logits, d_vars['batch_stats']
 
   def d_update(carry, real, fake):
+    # Only D learns here: the gradient is D's, fake is a constant to it.
     d_params, d_stats, d_opt_state = carry
     real = to_model_range(real)
-    # G does not move here: only D learns.
-    fake = jax.lax.stop_gradient(fake)
 
     def d_loss_fn(params):
       # Real and fake go through D separately, as in the reference DCGAN, so

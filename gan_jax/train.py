@@ -222,18 +222,16 @@ class WorkdirWriteError(StopRun):
   mount); checkpoints are orbax's and stay restorable."""
 
 
+@contextlib.contextmanager
 def _written(path: str):
   """Turns an OSError while writing ``path`` into one WorkdirWriteError."""
-  @contextlib.contextmanager
-  def guard():
-    try:
-      yield
-    except OSError as e:
-      raise WorkdirWriteError(
-          f'cannot write {path} ({e.strerror or e}); rerun the same command '
-          'once the workdir has space: the run resumes from its last complete '
-          'checkpoint') from e
-  return guard()
+  try:
+    yield
+  except OSError as e:
+    raise WorkdirWriteError(
+        f'cannot write {path} ({e.strerror or e}); rerun the same command '
+        'once the workdir has space: the run resumes from its last complete '
+        'checkpoint') from e
 
 
 class _Outputs:
