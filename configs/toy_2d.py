@@ -39,6 +39,11 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.loss = 'non_saturating'
   config.r1_gamma = 0.0  # R1 penalty weight (gan_jax/losses.py)
   config.batch_size = 100  # packs per D batch: pack x 100 samples
+  config.d_steps = 1  # k of Algorithm 1
+  # > 0: evaluate an exponential average of G's weights with this decay
+  # (train_state.average_params) instead of the last ones; a batch-norm G
+  # keeps its last population statistics.
+  config.g_ema_decay = 0.0
   config.optimizer = config_lib.optimizer_config(lr=1e-4, b1=0.8)
   # The paper trains 400 epochs of 1,000 steps; see the README for what
   # this length reproduces.

@@ -111,3 +111,19 @@ def create_train_state(key: jax.Array, generator: nn.Module,
 def global_norm(tree) -> jax.Array:
   """L2 norm of all leaves together (summary.json's parameter norms)."""
   return jnp.sqrt(sum(jnp.vdot(x, x) for x in jax.tree.leaves(tree)))
+
+
+def average_params(average, params, step: jax.Array, decay: float):
+  """One step of an exponential moving average of a player's weights.
+
+  Averaging G's iterates (Yazici et al. 2019, "The Unusual Effectiveness of
+  Averaging in GAN Training") removes the step-to-step jitter that the game
+  leaves in G; evaluating the average instead of the last iterate sharpens
+  what G draws. The decay ramps as min(decay, (1 + t) / (10 + t)) at update
+  t = ``step`` (tf.train.ExponentialMovingAverage's num_updates), so the
+  average covers about the last ninth of training until that window exceeds
+  1 / (1 - decay) updates, and the weights of the first steps fade out.
+  """
+  step = jnp.asarray(step, jnp.float32)
+  rate = jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+  return jax.tree.map(lambda a, p: rate * a + (1.0 - rate) * p, average, params)

@@ -119,3 +119,26 @@ def test_recipe_settings_replace_the_config_and_bad_fields_are_named(
   tiny_config.r1_gamma = -0.1
   with pytest.raises(config_lib.ConfigError, match='r1_gamma'):
     toy_2d.method_config(tiny_config, 'gan')
+  tiny_config.r1_gamma = 0.0
+  tiny_config.g_ema_decay = 1.0
+  with pytest.raises(config_lib.ConfigError, match='g_ema_decay'):
+    toy_2d.method_config(tiny_config, 'gan')
+  tiny_config.g_ema_decay = 0.0
+  tiny_config.d_steps = 0
+  with pytest.raises(config_lib.ConfigError, match='d_steps'):
+    toy_2d.method_config(tiny_config, 'gan')
+
+
+def test_evaluation_uses_the_weight_average_when_asked(tiny_config):
+  tiny_config.num_seeds = 1
+  tiny_config.model.g_batch_norm = False
+  baseline = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring())
+  # A vanishing decay makes the average the last weights...
+  tiny_config.g_ema_decay = 1e-12
+  same = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring())['samples']
+  np.testing.assert_allclose(same, baseline['samples'], rtol=1e-5, atol=1e-6)
+  # ...and a real one draws from other weights after the very same training.
+  tiny_config.g_ema_decay = 0.9
+  averaged = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring())
+  assert not np.allclose(averaged['samples'], baseline['samples'], atol=1e-4)
+  np.testing.assert_array_equal(averaged['d_loss'], baseline['d_loss'])

@@ -136,6 +136,12 @@ def method_config(config, method: str):
   if config.r1_gamma < 0:
     raise config_lib.ConfigError(
         f'config.r1_gamma must be non-negative, got {config.r1_gamma!r}')
+  if not 0.0 <= config.g_ema_decay < 1.0:
+    raise config_lib.ConfigError(
+        f'config.g_ema_decay must be in [0, 1), got {config.g_ema_decay!r}')
+  if config.d_steps < 1:
+    raise config_lib.ConfigError(
+        f'config.d_steps must be a positive integer, got {config.d_steps!r}')
   if config.model.g_activation not in mlp.ACTIVATIONS:
     raise config_lib.ConfigError(
         f'config.model.g_activation must be one of {sorted(mlp.ACTIVATIONS)}, '
@@ -164,28 +170,38 @@ def train_seeds(config, method: str, mixture: Mixture2D) -> dict[str, Any]:
                                 pieces=config.model.d_pieces, pack=pack,
                                 init_stddev=config.model.init_stddev)
   g_tx, d_tx = train_state.make_optimizers(config.optimizer,
-                                           config.num_train_steps, 1)
+                                           config.num_train_steps,
+                                           config.d_steps)
   train_step = step_lib.make_train_step(
       generator, discriminator, g_tx, d_tx, loss=config.loss,
       z_dim=config.model.z_dim, z_distribution=config.model.z_distribution,
       r1_gamma=config.r1_gamma)
   samples_per_step = config.batch_size * pack  # D sees batch_size packs
 
-  def one_step(state, data_key):
-    return train_step(state, mixture.sample(data_key, samples_per_step)[None])
+  def one_step(carry, data_key):
+    state, g_average = carry
+    real = mixture.sample(data_key, config.d_steps * samples_per_step)
+    state, metrics = train_step(
+        state, real.reshape(config.d_steps, samples_per_step, 2))
+    if config.g_ema_decay:
+      g_average = train_state.average_params(g_average, state.g_params,
+                                             state.step, config.g_ema_decay)
+    return (state, g_average), metrics
 
   def one_seed(key):
     init_key, data_key, eval_key = jax.random.split(key, 3)
     state = train_state.create_train_state(
         init_key, generator, discriminator, g_tx, d_tx, config.model.z_dim,
         (2,), init_batch=2 * pack)
-    state, history = jax.lax.scan(
-        one_step, state, jax.random.split(data_key, config.num_train_steps))
+    (state, g_average), history = jax.lax.scan(
+        one_step, (state, state.g_params if config.g_ema_decay else None),
+        jax.random.split(data_key, config.num_train_steps))
     z = train_state.sample_latent(eval_key, config.num_eval_samples,
                                   config.model.z_dim,
                                   config.model.z_distribution)
+    g_params = g_average if config.g_ema_decay else state.g_params
     samples = generator.apply(
-        {'params': state.g_params, 'batch_stats': state.g_batch_stats}, z,
+        {'params': g_params, 'batch_stats': state.g_batch_stats}, z,
         train=False)
     last = jax.tree.map(lambda h: h[-1], history)
     return {**mode_metrics(samples, mixture), 'samples': samples, **last}
