@@ -183,9 +183,9 @@ def train_seeds(config, method: str, mixture: Mixture2D) -> dict[str, Any]:
     real = mixture.sample(data_key, config.d_steps * samples_per_step)
     state, metrics = train_step(
         state, real.reshape(config.d_steps, samples_per_step, 2))
-    if config.g_ema_decay:
-      g_average = train_state.average_params(g_average, state.g_params,
-                                             state.step, config.g_ema_decay)
+    # Decay 0 keeps exactly the last weights: one path whether or not asked.
+    g_average = train_state.average_params(g_average, state.g_params,
+                                           state.step, config.g_ema_decay)
     return (state, g_average), metrics
 
   def one_seed(key):
@@ -194,14 +194,13 @@ def train_seeds(config, method: str, mixture: Mixture2D) -> dict[str, Any]:
         init_key, generator, discriminator, g_tx, d_tx, config.model.z_dim,
         (2,), init_batch=2 * pack)
     (state, g_average), history = jax.lax.scan(
-        one_step, (state, state.g_params if config.g_ema_decay else None),
+        one_step, (state, state.g_params),
         jax.random.split(data_key, config.num_train_steps))
     z = train_state.sample_latent(eval_key, config.num_eval_samples,
                                   config.model.z_dim,
                                   config.model.z_distribution)
-    g_params = g_average if config.g_ema_decay else state.g_params
     samples = generator.apply(
-        {'params': g_params, 'batch_stats': state.g_batch_stats}, z,
+        {'params': g_average, 'batch_stats': state.g_batch_stats}, z,
         train=False)
     last = jax.tree.map(lambda h: h[-1], history)
     return {**mode_metrics(samples, mixture), 'samples': samples, **last}
