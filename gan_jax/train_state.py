@@ -126,4 +126,4 @@ def average_params(average, params, step: jax.Array, decay: float):
   """
   step = jnp.asarray(step, jnp.float32)
   rate = jnp.minimum(decay, (1.0 + step) / (10.0 + step))
-  return jax.tree.map(lambda a, p: rate * a + (1.0 - rate) * p, average, params)
+  return optax.incremental_update(params, average, step_size=1.0 - rate)
