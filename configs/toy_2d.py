@@ -39,6 +39,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.loss = 'non_saturating'
   config.r1_gamma = 0.0  # R1 penalty weight (gan_jax/losses.py)
   config.batch_size = 100  # packs per D batch: pack x 100 samples
+  # > 0: the last late_batch_steps steps use this many packs per batch
+  # (toy_2d.batch_phases).
+  config.late_batch_size = 0
+  config.late_batch_steps = 0
   config.d_steps = 1  # k of Algorithm 1
   # > 0: evaluate an exponential average of G's weights with this decay
   # (train_state.average_params) instead of the last ones; a batch-norm G

@@ -142,3 +142,34 @@ def test_evaluation_uses_the_weight_average_when_asked(tiny_config):
   averaged = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring())
   assert not np.allclose(averaged['samples'], baseline['samples'], atol=1e-4)
   np.testing.assert_array_equal(averaged['d_loss'], baseline['d_loss'])
+
+
+def test_batch_phases_and_their_bad_values(tiny_config):
+  assert toy_2d.batch_phases(tiny_config) == [(30, 20)]
+  tiny_config.late_batch_steps = 10  # without a late batch size: no phase
+  assert toy_2d.batch_phases(tiny_config) == [(30, 20)]
+  tiny_config.late_batch_size = 80
+  assert toy_2d.batch_phases(tiny_config) == [(20, 20), (10, 80)]
+  tiny_config.late_batch_steps = 30
+  assert toy_2d.batch_phases(tiny_config) == [(30, 80)]
+  tiny_config.late_batch_steps = 31
+  with pytest.raises(config_lib.ConfigError, match='late_batch_steps'):
+    toy_2d.method_config(tiny_config, 'gan')
+  tiny_config.late_batch_steps = 10
+  tiny_config.late_batch_size = -1
+  with pytest.raises(config_lib.ConfigError, match='late_batch_size'):
+    toy_2d.method_config(tiny_config, 'gan')
+
+
+def test_a_late_phase_of_the_same_batch_changes_nothing(tiny_config):
+  tiny_config.num_seeds = 1
+  baseline = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring())
+  # Two scans over the same keys and shapes are the one scan, split...
+  tiny_config.late_batch_size, tiny_config.late_batch_steps = 20, 10
+  split = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring())
+  np.testing.assert_allclose(split['samples'], baseline['samples'], rtol=1e-5,
+                             atol=1e-6)
+  # ...and a bigger late batch trains on other data.
+  tiny_config.late_batch_size = 40
+  bigger = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring())
+  assert not np.allclose(bigger['samples'], baseline['samples'], atol=1e-4)

@@ -30,6 +30,8 @@ Methods: 'gan' (pack 1), 'pacgan2', 'pacgan3', 'pacgan4', and 'recipe', this
 project's best setting (``RECIPE``: pack 2, G without batch norm, Adam beta1
 0 at lr 1e-3 decayed to 0, R1 0.1; the reasons and measurements are at
 ``RECIPE``). A method's settings replace the config's values of those fields.
+Any method can end on a bigger batch: ``late_batch_size`` packs for the last
+``late_batch_steps`` steps (``batch_phases``), a second scan in the same call.
 """
 
 from __future__ import annotations
@@ -142,11 +144,33 @@ def method_config(config, method: str):
   if config.d_steps < 1:
     raise config_lib.ConfigError(
         f'config.d_steps must be a positive integer, got {config.d_steps!r}')
+  if config.late_batch_size < 0 or not (
+      0 <= config.late_batch_steps <= config.num_train_steps):
+    raise config_lib.ConfigError(
+        'config.late_batch_size must be non-negative and '
+        'config.late_batch_steps in [0, num_train_steps], got '
+        f'{config.late_batch_size!r}, {config.late_batch_steps!r}')
   if config.model.g_activation not in mlp.ACTIVATIONS:
     raise config_lib.ConfigError(
         f'config.model.g_activation must be one of {sorted(mlp.ACTIVATIONS)}, '
         f'got {config.model.g_activation!r}')
   return config, pack
+
+
+def batch_phases(config) -> list[tuple[int, int]]:
+  """[(steps, packs per batch)]: ``batch_size`` packs, then ``late_batch_size``
+  for the last ``late_batch_steps`` steps.
+
+  The late phase feeds D and G more samples per step once the modes are
+  found: what is left then is thin mass between modes that drowns in the noise
+  of minibatch gradients, and a bigger batch lowers that noise without the
+  smaller steps a lower learning rate would take (Smith et al. 2018, "Don't
+  decay the learning rate, increase the batch size").
+  """
+  late_steps = config.late_batch_steps if config.late_batch_size else 0
+  phases = [(config.num_train_steps - late_steps, config.batch_size),
+            (late_steps, config.late_batch_size)]
+  return [(steps, batch) for steps, batch in phases if steps > 0]
 
 
 def train_seeds(config, method: str, mixture: Mixture2D) -> dict[str, Any]:
@@ -176,26 +200,34 @@ def train_seeds(config, method: str, mixture: Mixture2D) -> dict[str, Any]:
       generator, discriminator, g_tx, d_tx, loss=config.loss,
       z_dim=config.model.z_dim, z_distribution=config.model.z_distribution,
       r1_gamma=config.r1_gamma)
-  samples_per_step = config.batch_size * pack  # D sees batch_size packs
+  phases = batch_phases(config)
 
-  def one_step(carry, data_key):
-    state, g_average = carry
-    real = mixture.sample(data_key, config.d_steps * samples_per_step)
-    state, metrics = train_step(
-        state, real.reshape(config.d_steps, samples_per_step, 2))
-    # Decay 0 keeps exactly the last weights: one path whether or not asked.
-    g_average = train_state.average_params(g_average, state.g_params,
-                                           state.step, config.g_ema_decay)
-    return (state, g_average), metrics
+  def make_step(batch_size):
+    samples_per_step = batch_size * pack  # D sees batch_size packs
+
+    def one_step(carry, data_key):
+      state, g_average = carry
+      real = mixture.sample(data_key, config.d_steps * samples_per_step)
+      state, metrics = train_step(
+          state, real.reshape(config.d_steps, samples_per_step, 2))
+      # Decay 0 keeps exactly the last weights: one path whether or not asked.
+      g_average = train_state.average_params(g_average, state.g_params,
+                                             state.step, config.g_ema_decay)
+      return (state, g_average), metrics
+    return one_step
 
   def one_seed(key):
     init_key, data_key, eval_key = jax.random.split(key, 3)
     state = train_state.create_train_state(
         init_key, generator, discriminator, g_tx, d_tx, config.model.z_dim,
         (2,), init_batch=2 * pack)
-    (state, g_average), history = jax.lax.scan(
-        one_step, (state, state.g_params),
-        jax.random.split(data_key, config.num_train_steps))
+    carry, start = (state, state.g_params), 0
+    data_keys = jax.random.split(data_key, config.num_train_steps)
+    for num_steps, batch_size in phases:  # one scan per batch shape
+      carry, history = jax.lax.scan(make_step(batch_size), carry,
+                                    data_keys[start:start + num_steps])
+      start += num_steps
+    state, g_average = carry
     z = train_state.sample_latent(eval_key, config.num_eval_samples,
                                   config.model.z_dim,
                                   config.model.z_distribution)
