@@ -153,11 +153,13 @@ def test_batch_phases_and_their_bad_values(tiny_config):
   tiny_config.late_batch_steps = 30
   assert toy_2d.batch_phases(tiny_config) == [(30, 80)]
   tiny_config.late_batch_steps = 31
-  with pytest.raises(config_lib.ConfigError, match='late_batch_steps'):
+  with pytest.raises(config_lib.ConfigError,
+                     match=r'late_batch_steps must be .* got 31'):
     toy_2d.method_config(tiny_config, 'gan')
   tiny_config.late_batch_steps = 10
   tiny_config.late_batch_size = -1
-  with pytest.raises(config_lib.ConfigError, match='late_batch_size'):
+  with pytest.raises(config_lib.ConfigError,
+                     match='late_batch_size must be non-negative, got -1'):
     toy_2d.method_config(tiny_config, 'gan')
 
 

@@ -144,12 +144,14 @@ def method_config(config, method: str):
   if config.d_steps < 1:
     raise config_lib.ConfigError(
         f'config.d_steps must be a positive integer, got {config.d_steps!r}')
-  if config.late_batch_size < 0 or not (
-      0 <= config.late_batch_steps <= config.num_train_steps):
+  if config.late_batch_size < 0:
     raise config_lib.ConfigError(
-        'config.late_batch_size must be non-negative and '
-        'config.late_batch_steps in [0, num_train_steps], got '
-        f'{config.late_batch_size!r}, {config.late_batch_steps!r}')
+        'config.late_batch_size must be non-negative, got '
+        f'{config.late_batch_size!r}')
+  if not 0 <= config.late_batch_steps <= config.num_train_steps:
+    raise config_lib.ConfigError(
+        'config.late_batch_steps must be in [0, num_train_steps = '
+        f'{config.num_train_steps}], got {config.late_batch_steps!r}')
   if config.model.g_activation not in mlp.ACTIVATIONS:
     raise config_lib.ConfigError(
         f'config.model.g_activation must be one of {sorted(mlp.ACTIVATIONS)}, '
