@@ -54,6 +54,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.num_train_steps = 20000
 
   config.num_eval_samples = 2500
+  # > 0: evaluate (summary.json's trajectory, trajectory.png) and checkpoint
+  # every eval_every steps; a rerun of the same command resumes there.
+  config.eval_every = 0
   config.figure_seeds = 5  # panels per method in samples.png
 
   if preset in (None, '', 'ring'):

@@ -38,13 +38,18 @@ def _save_failed(manager: ocp.CheckpointManager, step: int,
                          f'{manager.directory} failed ({error}); {kept}')
 
 
-def save(manager: ocp.CheckpointManager, state) -> None:
+def save(manager: ocp.CheckpointManager, state, step: int | None = None
+         ) -> None:
   """Saves asynchronously; orbax finalises the step directory atomically.
+
+  ``step`` defaults to ``state.step`` (a pytree without one, or with one per
+  seed, names it).
 
   A failure of the previous asynchronous save surfaces here or in
   :func:`wait` as one CheckpointError (e.g. a full disk).
   """
-  step = int(jax.device_get(state.step))
+  if step is None:
+    step = int(jax.device_get(state.step))
   try:
     manager.save(step, args=ocp.args.StandardSave(state))
   except (OSError, ValueError, RuntimeError) as e:

@@ -175,3 +175,59 @@ def test_a_late_phase_of_the_same_batch_changes_nothing(tiny_config):
   tiny_config.late_batch_size = 40
   bigger = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring())
   assert not np.allclose(bigger['samples'], baseline['samples'], atol=1e-4)
+
+
+def test_segments_cut_the_phases_at_every_evaluation(tiny_config):
+  assert toy_2d.segments(tiny_config) == [[(30, 20)]]  # one compiled call
+  tiny_config.late_batch_size, tiny_config.late_batch_steps = 80, 10
+  assert toy_2d.segments(tiny_config) == [[(20, 20), (10, 80)]]
+  tiny_config.eval_every = 15
+  assert toy_2d.segments(tiny_config) == [[(15, 20)], [(5, 20), (10, 80)]]
+  assert toy_2d.segments(tiny_config, start=15) == [[(5, 20), (10, 80)]]
+  tiny_config.eval_every = 7
+  assert toy_2d.segments(tiny_config, start=14) == [
+      [(6, 20), (1, 80)], [(7, 80)], [(2, 80)]]
+  assert toy_2d.segments(tiny_config, start=30) == []
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tiny_config, tmp_path,
+                                                     monkeypatch):
+  tiny_config.num_seeds, tiny_config.eval_every = 2, 10
+  whole = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(),
+                             str(tmp_path / 'whole'))
+  assert [entry['step'] for entry in whole['trajectory']] == [10, 20, 30]
+  # A run killed after its second checkpoint...
+  real_segments = toy_2d.segments
+  monkeypatch.setattr(toy_2d, 'segments',
+                      lambda config, start=0: real_segments(config, start)[:2])
+  toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(),
+                     str(tmp_path / 'killed'))
+  monkeypatch.setattr(toy_2d, 'segments', real_segments)
+  # ...resumes at step 20 and ends where the uninterrupted run ends.
+  resumed = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(),
+                               str(tmp_path / 'killed'))
+  assert [entry['step'] for entry in resumed['trajectory']] == [10, 20, 30]
+  np.testing.assert_array_equal(resumed['samples'], whole['samples'])
+  np.testing.assert_array_equal(resumed['d_loss'], whole['d_loss'])
+  with open(tmp_path / 'killed' / 'trajectory.json') as f:
+    assert json.load(f) == resumed['trajectory']
+  # A finished run is evaluated again, not retrained.
+  again = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(),
+                             str(tmp_path / 'killed'))
+  np.testing.assert_array_equal(again['samples'], whole['samples'])
+  assert again['trajectory'] == resumed['trajectory']
+
+
+def test_a_workdir_resumes_only_its_own_settings(tiny_config, tmp_path):
+  tiny_config.num_seeds, tiny_config.num_train_steps = 1, 5
+  toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(), str(tmp_path))
+  tiny_config.optimizer.lr = 1e-3
+  with pytest.raises(config_lib.ConfigError,
+                     match=r"config.json holds a run of other settings "
+                     r"\(optimizer: saved .*'lr': 0.0001.* now .*'lr': 0.001"):
+    toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(), str(tmp_path))
+  tiny_config.optimizer.lr = 1e-4
+  tiny_config.eval_every = -1
+  with pytest.raises(config_lib.ConfigError, match='eval_every must be '
+                     'non-negative, got -1'):
+    toy_2d.run(tiny_config, str(tmp_path))

@@ -113,3 +113,30 @@ def scatter_2d(samples: dict[str, np.ndarray], mixture,
   fig.suptitle(f'{mixture.name}: samples of G (blue) over the true means (red)')
   fig.tight_layout()
   return fig
+
+
+def trajectory_2d(trajectories: dict[str, list[dict]], mixture, num_modes: int,
+                  published: dict | None = None) -> Figure:
+  """Modes, HQ and reverse KL (mean ± s.e. over seeds) against training step;
+  a published row's values (PacGAN Table 1, after 400k steps) as a line."""
+  fig = Figure(figsize=(13, 3.4))
+  axes = fig.subplots(1, 3)
+  labels = (f'modes captured /{num_modes}', 'high quality %', 'reverse KL')
+  for i, (ax, name, label) in enumerate(zip(axes, ('modes', 'hq', 'rev_kl'),
+                                            labels)):
+    for j, (method, trajectory) in enumerate(trajectories.items()):
+      color = f'C{j}'
+      steps = np.array([entry['step'] for entry in trajectory])
+      mean = np.array([entry[f'{name}_mean'] for entry in trajectory])
+      se = np.array([entry[f'{name}_se'] for entry in trajectory])
+      ax.errorbar(steps, mean, yerr=se, color=color, marker='.', capsize=2,
+                  label=method)
+      if published and method in published:
+        ax.axhline(published[method][i][0], color=color, ls='--', lw=0.8)
+    ax.set_xlabel('step')
+    ax.set_ylabel(label)
+  axes[0].legend(fontsize=8, frameon=False)
+  fig.suptitle(f'{mixture.name}: the metrics during training (dashed: PacGAN '
+               'Table 1 after 400k steps)', fontsize=10)
+  fig.tight_layout()
+  return fig

@@ -11,7 +11,10 @@ non-saturating loss, weights ~ N(0, 0.02).
 Training goes through the project's own ``step.make_train_step`` (the DCGAN
 path's losses and Adam wiring; packing lives entirely inside D), and all
 seeds of a method train in one compiled call: ``jax.vmap`` over seeds of a
-``lax.scan`` over steps. Differences from the released code, none of which
+``lax.scan`` over steps. With ``eval_every`` > 0 the run is cut into segments
+of that many steps, one compiled call each: after every segment the seeds are
+evaluated (the trajectory) and checkpointed, so a long run (the paper's
+length is hours per method on a CPU) can be stopped and resumed. Differences from the released code, none of which
 looks at the true modes: fresh mixture samples every step instead of epochs
 over a fixed 100k-sample set; G and D updated alternately (Algorithm 1)
 instead of simultaneously; a pack's samples come from one G batch (BatchNorm
@@ -47,6 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax import checkpoints
 from gan_jax import config_lib
 from gan_jax import step as step_lib
 from gan_jax import train_state
@@ -175,11 +179,64 @@ def batch_phases(config) -> list[tuple[int, int]]:
   return [(steps, batch) for steps, batch in phases if steps > 0]
 
 
-def train_seeds(config, method: str, mixture: Mixture2D) -> dict[str, Any]:
-  """Trains ``config.num_seeds`` seeds of ``method`` in one compiled call.
+def segments(config, start: int = 0) -> list[list[tuple[int, int]]]:
+  """The run from step ``start`` on, cut at every multiple of ``eval_every``
+  (0: never), where it is evaluated (the trajectory) and, with a workdir,
+  checkpointed: a list of segments, each its [(steps, packs per batch)] pieces
+  of ``batch_phases``. A segment is one compiled call."""
+  every, total = config.eval_every, config.num_train_steps
+  cuts = [*(range(every, total, every) if every else ()), total]
+  out, first = [], 0
+  for end in cuts:
+    pieces, phase_start = [], 0
+    for steps, batch in batch_phases(config):
+      lo, hi = max(first, start, phase_start), min(end, phase_start + steps)
+      if hi > lo:
+        pieces.append((hi - lo, batch))
+      phase_start += steps
+    if pieces:
+      out.append(pieces)
+    first = end
+  return out
 
+
+# Fields that may change when a run resumes: they change what is written, not
+# what is trained.
+RESUMABLE_CHANGES = ('method', 'figure_seeds', 'eval_every', 'num_eval_samples')
+
+
+def _check_resumable(path: str, config) -> None:
+  """A workdir resumes only the run it holds: same settings, else one error."""
+  wanted = {k: v for k, v in config.to_dict().items()
+            if k not in RESUMABLE_CHANGES}
+  wanted = json.loads(json.dumps(wanted))  # tuples as JSON lists
+  if not os.path.exists(path):
+    with open(path, 'w') as f:
+      json.dump(wanted, f, indent=2)
+    return
+  with open(path) as f:
+    saved = json.load(f)
+  differ = sorted(k for k in wanted.keys() | saved.keys()
+                  if wanted.get(k) != saved.get(k))
+  if differ:
+    raise config_lib.ConfigError(
+        f'{path} holds a run of other settings ('
+        + '; '.join(f'{k}: saved {saved.get(k)!r}, now {wanted.get(k)!r}'
+                    for k in differ)
+        + '). Use those settings to resume it, or a new --workdir.')
+
+
+def train_seeds(config, method: str, mixture: Mixture2D,
+                workdir: str | None = None) -> dict[str, Any]:
+  """Trains ``config.num_seeds`` seeds of ``method``, all in one compiled call
+  per segment (``segments``): ``jax.vmap`` over seeds of a ``lax.scan`` over
+  steps.
+
+  With ``workdir``, every segment's end is checkpointed there (orbax) with the
+  trajectory so far, and a run found there resumes from its latest step.
   Returns numpy arrays over seeds: the metrics, the evaluation samples
-  (seeds, num_eval_samples, 2) and the last step's losses.
+  (seeds, num_eval_samples, 2) and the last step's losses, plus
+  ``trajectory``: the metrics' summary at the end of every segment.
   """
   config, pack = method_config(config, method)
   if METHODS[method][1]:
@@ -202,45 +259,123 @@ def train_seeds(config, method: str, mixture: Mixture2D) -> dict[str, Any]:
       generator, discriminator, g_tx, d_tx, loss=config.loss,
       z_dim=config.model.z_dim, z_distribution=config.model.z_distribution,
       r1_gamma=config.r1_gamma)
-  phases = batch_phases(config)
 
-  def make_step(batch_size):
+  def real_batch(data_key, batch_size):
     samples_per_step = batch_size * pack  # D sees batch_size packs
+    real = mixture.sample(data_key, config.d_steps * samples_per_step)
+    return real.reshape(config.d_steps, samples_per_step, 2)
 
-    def one_step(carry, data_key):
-      state, g_average = carry
-      real = mixture.sample(data_key, config.d_steps * samples_per_step)
-      state, metrics = train_step(
-          state, real.reshape(config.d_steps, samples_per_step, 2))
-      # Decay 0 keeps exactly the last weights: one path whether or not asked.
-      g_average = train_state.average_params(g_average, state.g_params,
-                                             state.step, config.g_ema_decay)
-      return (state, g_average), metrics
-    return one_step
-
-  def one_seed(key):
-    init_key, data_key, eval_key = jax.random.split(key, 3)
+  def init(key):
+    init_key, data_key, _ = jax.random.split(key, 3)  # as in step_keys
     state = train_state.create_train_state(
         init_key, generator, discriminator, g_tx, d_tx, config.model.z_dim,
         (2,), init_batch=2 * pack)
-    carry, start = (state, state.g_params), 0
-    data_keys = jax.random.split(data_key, config.num_train_steps)
-    for num_steps, batch_size in phases:  # one scan per batch shape
-      carry, history = jax.lax.scan(make_step(batch_size), carry,
-                                    data_keys[start:start + num_steps])
-      start += num_steps
-    state, g_average = carry
+    losses_shape = jax.eval_shape(train_step, state,
+                                  real_batch(data_key, 1))[1]
+    # 'last': the latest step's losses, carried so a resumed run has them.
+    return {'state': state, 'g_average': state.g_params,
+            'last': jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
+                                 losses_shape)}
+
+  def train_segment(pieces, from_scratch):
+    def make_step(batch_size):
+      def one_step(carry, data_key):
+        state, metrics = train_step(carry['state'],
+                                    real_batch(data_key, batch_size))
+        # Decay 0 keeps exactly the last weights: one path whether or not
+        # asked.
+        g_average = train_state.average_params(carry['g_average'],
+                                               state.g_params, state.step,
+                                               config.g_ema_decay)
+        return {'state': state, 'g_average': g_average, 'last': metrics}, None
+      return one_step
+
+    def one_seed(start, data_keys):
+      # A fresh run initialises in the same compiled call as its first steps,
+      # and a segment's batch phases share one call: compiled apart, the
+      # numbers round differently, and the game amplifies that to other
+      # results within tens of steps.
+      carry = init(start) if from_scratch else start
+      first = 0
+      for steps, batch_size in pieces:  # one scan per batch shape
+        carry = jax.lax.scan(make_step(batch_size), carry,
+                             data_keys[first:first + steps])[0]
+        first += steps
+      return carry
+    return jax.jit(jax.vmap(one_seed))
+
+  def step_keys(key):
+    _, data_key, eval_key = jax.random.split(key, 3)
+    return jax.random.split(data_key, config.num_train_steps), eval_key
+
+  @jax.jit
+  @jax.vmap
+  def evaluate(carry, eval_key):
+    # The same z at every evaluation: the trajectory follows the same points.
     z = train_state.sample_latent(eval_key, config.num_eval_samples,
                                   config.model.z_dim,
                                   config.model.z_distribution)
     samples = generator.apply(
-        {'params': g_average, 'batch_stats': state.g_batch_stats}, z,
-        train=False)
-    last = jax.tree.map(lambda h: h[-1], history)
-    return {**mode_metrics(samples, mixture), 'samples': samples, **last}
+        {'params': carry['g_average'],
+         'batch_stats': carry['state'].g_batch_stats}, z, train=False)
+    return {**mode_metrics(samples, mixture), 'samples': samples,
+            **carry['last']}
 
   keys = jax.random.split(jax.random.PRNGKey(config.seed), config.num_seeds)
-  return jax.device_get(jax.jit(jax.vmap(one_seed))(keys))
+  data_keys, eval_keys = jax.jit(jax.vmap(step_keys))(keys)
+  carry, start, trajectory, manager = keys, 0, [], None
+  if workdir is not None:
+    os.makedirs(workdir, exist_ok=True)
+    _check_resumable(os.path.join(workdir, 'config.json'), config)
+    manager = checkpoints.make_manager(workdir, max_to_keep=1)
+    restored, step = checkpoints.restore_latest(
+        manager, jax.eval_shape(jax.vmap(init), keys))
+    if step is not None:
+      carry, start = restored, int(step)
+      trajectory = [entry for entry in _read_trajectory(workdir)
+                    if entry['step'] <= start]
+      logging.info('toy_2d %s: resuming %s at step %d of %d', mixture.name,
+                   workdir, start, config.num_train_steps)
+  elapsed = trajectory[-1]['wall_time_s'] if trajectory else 0.0
+  segment_start = time.time()
+  segment_fns, first = {}, start
+  for pieces in segments(config, start):
+    signature = (tuple(pieces), first == 0)
+    if signature not in segment_fns:
+      segment_fns[signature] = train_segment(*signature)
+    steps = sum(piece[0] for piece in pieces)
+    carry = segment_fns[signature](carry, data_keys[:, first:first + steps])
+    first += steps
+    results = jax.device_get(evaluate(carry, eval_keys))
+    now = time.time()
+    elapsed, segment_start = elapsed + now - segment_start, now
+    trajectory.append({'step': first, **summarise(results),
+                       'wall_time_s': elapsed})
+    logging.info('toy_2d %s %s: %s', mixture.name, method,
+                 json.dumps(trajectory[-1]))
+    if manager is not None:
+      checkpoints.save(manager, carry, step=first)
+      _write_trajectory(workdir, trajectory)
+  if manager is not None:
+    checkpoints.wait(manager)
+    manager.close()
+  if start == config.num_train_steps:  # nothing left to train: evaluate
+    results = jax.device_get(evaluate(carry, eval_keys))
+  return {**results, 'trajectory': trajectory}
+
+
+def _read_trajectory(workdir: str) -> list[dict[str, float]]:
+  path = os.path.join(workdir, 'trajectory.json')
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return json.load(f)
+
+
+def _write_trajectory(workdir: str, trajectory) -> None:
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, 'trajectory.json'), 'w') as f:
+      json.dump(trajectory, f, indent=2)
 
 
 def summarise(results: dict[str, Any]) -> dict[str, float]:
@@ -286,7 +421,11 @@ def markdown_table(mixture: str, summaries: dict[str, dict[str, float]],
 
 
 def run(config, workdir: str) -> dict[str, Any]:
-  """Trains the method (or 'all'), writes the figure, summary.json, table.md."""
+  """Trains the method (or 'all'), writes the figures, summary.json, table.md.
+
+  Each method trains (and checkpoints) in ``workdir/METHOD``; run again, the
+  same command resumes where the last one stopped.
+  """
   from gan_jax.toy import figures  # pylint: disable=g-import-not-at-top
   if config.data.mixture not in MIXTURES:
     raise config_lib.ConfigError(
@@ -296,22 +435,27 @@ def run(config, workdir: str) -> dict[str, Any]:
     raise config_lib.ConfigError(
         'config.num_seeds and config.num_train_steps must be positive, got '
         f'{config.num_seeds}, {config.num_train_steps}')
+  if config.eval_every < 0:
+    raise config_lib.ConfigError(
+        f'config.eval_every must be non-negative, got {config.eval_every!r}')
   mixture = MIXTURES[config.data.mixture]()
   methods = list(METHODS) if config.method == 'all' else [config.method]
   for method in methods:
     method_config(config, method)  # a bad name fails before any training
   summaries, samples = {}, {}
   for method in methods:
-    start = time.time()
-    results = train_seeds(config, method, mixture)
+    # Each method checkpoints in its own folder; a rerun resumes them.
+    results = train_seeds(config, method, mixture,
+                          os.path.join(workdir, method))
+    trajectory = results['trajectory']
     summaries[method] = {**summarise(results),
-                         'wall_time_s': time.time() - start,
+                         # Training time over all the run's resumptions.
+                         'wall_time_s': trajectory[-1]['wall_time_s'],
+                         'trajectory': trajectory,
                          'pack': METHODS[method][0],
                          'final_d_loss_mean': float(np.mean(results['d_loss'])),
                          'final_g_loss_mean': float(np.mean(results['g_loss']))}
     samples[method] = results['samples']
-    logging.info('toy_2d %s %s: %s', mixture.name, method,
-                 json.dumps(summaries[method]))
   summary = {'experiment': 'toy_2d', 'mixture': mixture.name,
              'num_train_steps': config.num_train_steps,
              **(summaries[methods[0]] if len(methods) == 1 else {}),
@@ -320,6 +464,10 @@ def run(config, workdir: str) -> dict[str, Any]:
     os.makedirs(workdir, exist_ok=True)
     figures.scatter_2d(samples, mixture, max_seeds=config.figure_seeds).savefig(
         os.path.join(workdir, 'samples.png'), dpi=110)
+    figures.trajectory_2d(
+        {method: s['trajectory'] for method, s in summaries.items()},
+        mixture, len(mixture.means), PUBLISHED[mixture.name]).savefig(
+            os.path.join(workdir, 'trajectory.png'), dpi=110)
     with open(os.path.join(workdir, 'summary.json'), 'w') as f:
       json.dump(summary, f, indent=2)
     with open(os.path.join(workdir, 'table.md'), 'w') as f:
