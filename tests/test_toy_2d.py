@@ -231,3 +231,17 @@ def test_a_workdir_resumes_only_its_own_settings(tiny_config, tmp_path):
   with pytest.raises(config_lib.ConfigError, match='eval_every must be '
                      'non-negative, got -1'):
     toy_2d.run(tiny_config, str(tmp_path))
+
+
+def test_summary_over_seeds_keeps_each_seed():
+  summary = toy_2d.summarise({'modes': np.array([8.0, 6.0]),
+                              'hq': np.array([0.98, 0.96]),
+                              'rev_kl': np.array([0.01, 0.41])})
+  # s.e. = std (ddof 1) / sqrt(n): for two seeds, half their difference.
+  assert summary['modes_mean'] == 7.0 and summary['modes_se'] == 1.0
+  assert summary['hq_mean'] == pytest.approx(97.0)  # percent
+  assert summary['hq_se'] == pytest.approx(1.0)
+  assert summary['rev_kl_se'] == pytest.approx(0.2)
+  assert summary['per_seed'] == {'modes': [8.0, 6.0], 'hq': [98.0, 96.0],
+                                 'rev_kl': [0.01, 0.41]}
+  assert summary['num_seeds'] == 2

@@ -378,16 +378,19 @@ def _write_trajectory(workdir: str, trajectory) -> None:
       json.dump(trajectory, f, indent=2)
 
 
-def summarise(results: dict[str, Any]) -> dict[str, float]:
-  """Mean and standard error (std / sqrt(n), ddof 1) over seeds."""
-  out = {}
+def summarise(results: dict[str, Any]) -> dict[str, Any]:
+  """Mean and standard error (std / sqrt(n), ddof 1) over seeds, and
+  ``per_seed``: each seed's value (which seeds lost modes, not only how many)."""
+  out, per_seed = {}, {}
   for name in METRICS:
-    values = np.asarray(results[name], np.float64)
     scale = 100.0 if name == 'hq' else 1.0  # HQ in percent, as in Table 1
-    out[f'{name}_mean'] = float(scale * values.mean())
-    out[f'{name}_se'] = float(scale * values.std(ddof=1) / np.sqrt(len(values))
+    values = scale * np.asarray(results[name], np.float64)
+    out[f'{name}_mean'] = float(values.mean())
+    out[f'{name}_se'] = float(values.std(ddof=1) / np.sqrt(len(values))
                               if len(values) > 1 else 0.0)
+    per_seed[name] = [round(float(v), 6) for v in values]
   out['num_seeds'] = int(len(results['modes']))
+  out['per_seed'] = per_seed
   return out
 
 
