@@ -135,6 +135,9 @@ def trajectory_2d(trajectories: dict[str, list[dict]], mixture, num_modes: int,
         ax.axhline(published[method][i][0], color=color, ls='--', lw=0.8)
     ax.set_xlabel('step')
     ax.set_ylabel(label)
+  axes[0].set_ylim(0, num_modes + 0.5)
+  axes[1].set_ylim(0, 100)
+  axes[2].set_ylim(bottom=0)
   axes[0].legend(fontsize=8, frameon=False)
   fig.suptitle(f'{mixture.name}: the metrics during training (dashed: PacGAN '
                'Table 1 after 400k steps)', fontsize=10)
