@@ -44,6 +44,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.late_batch_size = 0
   config.late_batch_steps = 0
   config.d_steps = 1  # k of Algorithm 1
+  # True: both players step from the same point, as PacGAN's released code
+  # does; False: alternating, as Algorithm 1 (step.make_train_step).
+  config.simultaneous_updates = False
   # > 0: evaluate an exponential average of G's weights with this decay
   # (train_state.average_params) instead of the last ones; a batch-norm G
   # keeps its last population statistics.

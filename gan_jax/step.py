@@ -38,7 +38,8 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
                     g_tx: optax.GradientTransformation,
                     d_tx: optax.GradientTransformation, *, loss: str,
                     z_dim: int, z_distribution: str,
-                    reuse_fake: bool = False, r1_gamma: float = 0.0,
+                    reuse_fake: bool = False, simultaneous: bool = False,
+                    r1_gamma: float = 0.0,
                     axis_name: str | None = None) -> Callable:
   """Builds train_step(state, real) for real of shape (k, m, ...).
 
@@ -50,6 +51,14 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
   dcgan.torch): the fakes of the last D update are the ones G's update moves,
   so one G forward pass serves both (its pullback is kept for G's gradient),
   about 1/12 of the DCGAN update's arithmetic saved.
+
+  ``simultaneous=True`` is the update of PacGAN's released code (ALI's
+  ``ali_algorithm``: one gradient step on both losses from the same point):
+  G's loss is judged by D as it was before this step's update, on the fakes
+  D's update saw (so it implies ``reuse_fake``; k must be 1). The default,
+  alternating, lets G answer the D that has just moved, as Algorithm 1 does;
+  alternating steps are the more stable of the two (Mescheder et al. 2017,
+  Gidel et al. 2019).
 
   ``r1_gamma`` > 0 adds gamma / 2 times the R1 penalty (``losses.r1_penalty``)
   to the loss D descends, its input gradient taken through the same forward
@@ -119,6 +128,8 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
 
   def train_step(state: GANState, real: jax.Array):
     d_steps, batch = real.shape[0], real.shape[1]
+    if simultaneous and d_steps != 1:
+      raise ValueError(f'simultaneous updates take k = 1 D step, got {d_steps}')
     rng, g_key, *d_keys = jax.random.split(state.rng, d_steps + 2)
     g_params = state.g_params
 
@@ -127,7 +138,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
     # convolutions inside a while loop about 10x slower than outside one.
     d_metrics = []
     for i, (real_i, key_i) in enumerate(zip(real, d_keys)):
-      if reuse_fake and i == d_steps - 1:
+      if (reuse_fake or simultaneous) and i == d_steps - 1:
         fake, g_pullback, g_stats = jax.vjp(
             lambda params: generate(params, state.g_batch_stats, g_key, batch),
             g_params, has_aux=True)
@@ -137,13 +148,14 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
       carry, metrics_i = d_update(carry, real_i, fake)
       d_metrics.append(metrics_i)
     d_params, d_stats, d_opt_state = carry
+    judge = state.d_params if simultaneous else d_params
 
     def g_loss_of_fake(fake):
       # D is held fixed for G's move; its statistics update is discarded.
-      fake_logits, _ = discriminate(d_params, d_stats, fake)
+      fake_logits, _ = discriminate(judge, d_stats, fake)
       return losses.generator_loss(fake_logits, loss)
 
-    if reuse_fake:
+    if reuse_fake or simultaneous:
       g_loss, fake_grads = jax.value_and_grad(g_loss_of_fake)(fake)
       (grads,) = g_pullback(fake_grads)
     else:

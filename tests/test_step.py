@@ -158,3 +158,33 @@ def test_reuse_fake_and_r1_are_the_update_written_out(parts):
   assert not np.allclose(
       jax.tree.leaves(fresh_state.g_opt_state[0].mu)[0],
       jax.tree.leaves(new_state.g_opt_state[0].mu)[0])
+
+
+def test_simultaneous_update_judges_g_by_the_d_before_the_step(parts):
+  """PacGAN's released update: G's gradient does not see D's step."""
+  g, d, state, _, real = parts
+
+  def one_step(simultaneous, d_lr):
+    g_tx = train_state.make_optimizer(config_lib.optimizer_config(lr=2e-4))
+    d_tx = train_state.make_optimizer(config_lib.optimizer_config(lr=d_lr))
+    return jax.jit(step.make_train_step(
+        g, d, g_tx, d_tx, loss='non_saturating', z_dim=Z_DIM,
+        z_distribution='uniform', reuse_fake=True,
+        simultaneous=simultaneous))(state, real[None])[0]
+
+  simultaneous = one_step(True, 1e-2)
+  alternating = one_step(False, 1e-2)
+  d_still = one_step(False, 0.0)  # alternating against a D that did not move
+  # Both orders move D alike; only simultaneous G ignores where D went.
+  jax.tree.map(np.testing.assert_array_equal, simultaneous.d_params,
+               alternating.d_params)
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-6,
+                                 atol=1e-9),
+               simultaneous.g_params, d_still.g_params)
+  assert not np.allclose(
+      jax.tree.leaves(simultaneous.g_opt_state[0].mu)[0],
+      jax.tree.leaves(alternating.g_opt_state[0].mu)[0])
+  with pytest.raises(ValueError, match='k = 1 D step, got 2'):
+    step.make_train_step(g, d, None, None, loss='non_saturating', z_dim=Z_DIM,
+                         z_distribution='uniform', simultaneous=True)(
+                             state, jnp.stack([real, real]))

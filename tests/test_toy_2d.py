@@ -127,6 +127,10 @@ def test_recipe_settings_replace_the_config_and_bad_fields_are_named(
   tiny_config.d_steps = 0
   with pytest.raises(config_lib.ConfigError, match='d_steps'):
     toy_2d.method_config(tiny_config, 'gan')
+  tiny_config.d_steps, tiny_config.simultaneous_updates = 2, True
+  with pytest.raises(config_lib.ConfigError, match='simultaneous_updates '
+                     'takes config.d_steps = 1, got 2'):
+    toy_2d.method_config(tiny_config, 'gan')
 
 
 def test_evaluation_uses_the_weight_average_when_asked(tiny_config):

@@ -14,12 +14,16 @@ seeds of a method train in one compiled call: ``jax.vmap`` over seeds of a
 ``lax.scan`` over steps. With ``eval_every`` > 0 the run is cut into segments
 of that many steps, one compiled call each: after every segment the seeds are
 evaluated (the trajectory) and checkpointed, so a long run (the paper's
-length is hours per method on a CPU) can be stopped and resumed. Differences from the released code, none of which
-looks at the true modes: fresh mixture samples every step instead of epochs
-over a fixed 100k-sample set; G and D updated alternately (Algorithm 1)
-instead of simultaneously; a pack's samples come from one G batch (BatchNorm
-sees pack x 100 samples) instead of ``pack`` batches of 100; and far fewer
-steps (``num_train_steps``; the paper runs 400 epochs x 1,000 = 400k).
+length is hours per method on a CPU) can be stopped and resumed.
+
+Differences from the released code, none of which looks at the true modes:
+fresh mixture samples every step instead of epochs over a fixed 100k-sample
+set; G and D updated alternately (Algorithm 1) instead of simultaneously
+(``simultaneous_updates`` = True is the released code's update, see
+``step.make_train_step``); a pack's samples come from one G batch (BatchNorm
+sees pack x 100 samples) instead of ``pack`` batches of 100; G's output bias
+starts ~ N(0, 0.02), not at 0. The paper runs 400 epochs x 1,000 = 400k
+steps; ``num_train_steps`` defaults to far fewer.
 
 Metrics (PacGAN's ``MetricLogger``, on ``num_eval_samples`` = 2,500 samples
 of G with its population statistics): a sample is high quality if its
@@ -148,6 +152,10 @@ def method_config(config, method: str):
   if config.d_steps < 1:
     raise config_lib.ConfigError(
         f'config.d_steps must be a positive integer, got {config.d_steps!r}')
+  if config.simultaneous_updates and config.d_steps != 1:
+    raise config_lib.ConfigError(
+        'config.simultaneous_updates takes config.d_steps = 1, got '
+        f'{config.d_steps!r}')
   if config.late_batch_size < 0:
     raise config_lib.ConfigError(
         'config.late_batch_size must be non-negative, got '
@@ -258,7 +266,7 @@ def train_seeds(config, method: str, mixture: Mixture2D,
   train_step = step_lib.make_train_step(
       generator, discriminator, g_tx, d_tx, loss=config.loss,
       z_dim=config.model.z_dim, z_distribution=config.model.z_distribution,
-      r1_gamma=config.r1_gamma)
+      simultaneous=config.simultaneous_updates, r1_gamma=config.r1_gamma)
 
   def real_batch(data_key, batch_size):
     samples_per_step = batch_size * pack  # D sees batch_size packs
