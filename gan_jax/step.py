@@ -67,6 +67,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
   """
   if loss not in losses.G_LOSSES:
     raise ValueError(f'loss must be one of {losses.G_LOSSES}, got {loss!r}')
+  reuse_fake = reuse_fake or simultaneous
 
   def mean_over_devices(tree):
     return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
@@ -138,7 +139,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
     # convolutions inside a while loop about 10x slower than outside one.
     d_metrics = []
     for i, (real_i, key_i) in enumerate(zip(real, d_keys)):
-      if (reuse_fake or simultaneous) and i == d_steps - 1:
+      if reuse_fake and i == d_steps - 1:
         fake, g_pullback, g_stats = jax.vjp(
             lambda params: generate(params, state.g_batch_stats, g_key, batch),
             g_params, has_aux=True)
@@ -155,7 +156,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
       fake_logits, _ = discriminate(judge, d_stats, fake)
       return losses.generator_loss(fake_logits, loss)
 
-    if reuse_fake or simultaneous:
+    if reuse_fake:
       g_loss, fake_grads = jax.value_and_grad(g_loss_of_fake)(fake)
       (grads,) = g_pullback(fake_grads)
     else:
