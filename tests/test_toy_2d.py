@@ -80,6 +80,11 @@ def test_all_methods_table_and_summary(tiny_config, tmp_path):
   table = (tmp_path / 'table.md').read_text()
   assert '| recipe (ours) |' in table and '| gan (PacGAN Table 1) | 6.3 ± 0.5' in table
   assert os.path.getsize(tmp_path / 'samples.png') > 0
+  assert os.path.getsize(tmp_path / 'trajectory.png') > 0
+  for method, stats in summary['methods'].items():  # uncut: one evaluation
+    assert [entry['step'] for entry in stats['trajectory']] == [30]
+    assert stats['trajectory'][0]['hq_mean'] == stats['hq_mean']
+    assert (tmp_path / method / 'checkpoints' / '30').is_dir()
 
 
 def test_one_method_summary_has_the_required_fields(tiny_config, tmp_path):
