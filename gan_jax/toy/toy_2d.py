@@ -240,8 +240,9 @@ def train_seeds(config, method: str, mixture: Mixture2D,
   per segment (``segments``): ``jax.vmap`` over seeds of a ``lax.scan`` over
   steps.
 
-  With ``workdir``, every segment's end is checkpointed there (orbax) with the
-  trajectory so far, and a run found there resumes from its latest step.
+  With ``workdir`` and ``eval_every`` > 0, every segment's end is checkpointed
+  there (orbax) with the trajectory so far, and a run found there resumes from
+  its latest step.
   Returns numpy arrays over seeds: the metrics, the evaluation samples
   (seeds, num_eval_samples, 2) and the last step's losses, plus
   ``trajectory``: the metrics' summary at the end of every segment.
@@ -332,7 +333,9 @@ def train_seeds(config, method: str, mixture: Mixture2D,
   keys = jax.random.split(jax.random.PRNGKey(config.seed), config.num_seeds)
   data_keys, eval_keys = jax.jit(jax.vmap(step_keys))(keys)
   carry, start, trajectory, manager = keys, 0, [], None
-  if workdir is not None:
+  if workdir is not None and config.eval_every:
+    # An uncut run has nothing to resume: it keeps no checkpoint (10 seeds
+    # of PacGAN's players are ~100 MB) and may be rerun with new settings.
     os.makedirs(workdir, exist_ok=True)
     _check_resumable(os.path.join(workdir, 'config.json'), config)
     manager = checkpoints.make_manager(workdir, max_to_keep=1)
