@@ -194,10 +194,11 @@ def segments(config, start: int = 0) -> list[list[tuple[int, int]]]:
   of ``batch_phases``. A segment is one compiled call."""
   every, total = config.eval_every, config.num_train_steps
   cuts = [*(range(every, total, every) if every else ()), total]
+  phases = batch_phases(config)
   out, first = [], 0
   for end in cuts:
     pieces, phase_start = [], 0
-    for steps, batch in batch_phases(config):
+    for steps, batch in phases:
       lo, hi = max(first, start, phase_start), min(end, phase_start + steps)
       if hi > lo:
         pieces.append((hi - lo, batch))
