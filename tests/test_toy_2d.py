@@ -55,6 +55,26 @@ def test_packing_discriminator_judges_concatenated_samples():
     packed.apply(params, x[:5])
 
 
+def test_maxout_takes_the_largest_piece_and_routes_its_gradient():
+  # Against the textbook maxout (Goodfellow et al. 2013): max over pieces.
+  maxout = mlp.MaxoutMLP((8, 8), pieces=5)
+  x = jax.random.normal(jax.random.PRNGKey(0), (16, 2))
+  params = maxout.init(jax.random.PRNGKey(1), x)
+
+  def reference(params, x):
+    p = params['params']
+    for layer in ('Dense_0', 'Dense_1'):
+      h = x @ p[layer]['kernel'] + p[layer]['bias']
+      x = h.reshape(len(x), 8, 5).max(axis=-1)
+    return (x @ p['Dense_2']['kernel'] + p['Dense_2']['bias'])[:, 0]
+
+  np.testing.assert_array_equal(maxout.apply(params, x), reference(params, x))
+  loss = lambda f: lambda params: jnp.sum(jnp.tanh(f(params, x)))
+  got = jax.grad(loss(maxout.apply))(params)
+  want = jax.grad(loss(reference))(params)
+  jax.tree.map(np.testing.assert_array_equal, got, want)
+
+
 @pytest.fixture
 def tiny_config():
   config = toy_2d_configs.get_config()

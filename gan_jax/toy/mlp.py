@@ -6,6 +6,7 @@ norm), so the toys run the very same ``step.make_train_step``.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import flax.linen as nn
@@ -121,5 +122,11 @@ class MaxoutMLP(nn.Module):
     init = nn.initializers.normal(self.init_stddev)
     for width in self.hidden:
       h = nn.Dense(width * self.pieces, kernel_init=init)(x)
-      x = h.reshape(*h.shape[:-1], width, self.pieces).max(axis=-1)
+      h = h.reshape(*h.shape[:-1], width, self.pieces)
+      # A chain of maxima, not h.max(-1): the same values and gradients (the
+      # largest piece gets all of it; only exact ties split differently), but
+      # reduce_max's gradient divides by a count of ties, which XLA:CPU fuses
+      # into the matmul before it: the 2-D toy's step took 1.2x as long.
+      x = functools.reduce(jnp.maximum,
+                           [h[..., piece] for piece in range(self.pieces)])
     return nn.Dense(1, kernel_init=init)(x)[:, 0]
