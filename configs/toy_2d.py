@@ -2,8 +2,11 @@
 
 Presets via ``--config=configs/toy_2d.py:NAME``: ``ring`` (8 modes, the
 default) and ``grid`` (25 modes). ``--config.method`` is one of gan, pacgan2,
-pacgan3, pacgan4, recipe, or ``all`` (every method, and table.md comparing
-them with the published rows). See gan_jax/toy/toy_2d.py.
+pacgan3, pacgan4, recipe, a comma-separated list of them (e.g.
+gan,pacgan2,pacgan4: the methods of PacGAN's Table 1), or ``all``; table.md
+compares the methods trained with the published rows. See
+gan_jax/toy/toy_2d.py; launch/toy_2d_table.sh trains the table's rows at the
+paper's length.
 """
 
 import ml_collections

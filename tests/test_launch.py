@@ -1,6 +1,8 @@
-"""The launchers are not run here (no cloud, no cluster): they must parse and
-pass shellcheck, and forward to the main job's real flags."""
+"""The cloud and cluster launchers are not run here (no cloud, no cluster):
+they must parse and pass shellcheck, and forward to the main job's real flags.
+The one-machine table launcher runs, at tiny sizes."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -9,9 +11,10 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ['launch/tpu_vm.sh', 'launch/slurm_gpu.sbatch']
+TABLE = 'launch/toy_2d_table.sh'  # one machine: no --distributed
 
 
-@pytest.mark.parametrize('script', SCRIPTS)
+@pytest.mark.parametrize('script', [*SCRIPTS, TABLE])
 def test_bash_parses(script):
   subprocess.run(['bash', '-n', os.path.join(ROOT, script)], check=True)
 
@@ -19,7 +22,7 @@ def test_bash_parses(script):
 @pytest.mark.skipif(shutil.which('shellcheck') is None,
                     reason='shellcheck not installed')
 def test_shellcheck():
-  result = subprocess.run(['shellcheck', *SCRIPTS], cwd=ROOT,
+  result = subprocess.run(['shellcheck', *SCRIPTS, TABLE], cwd=ROOT,
                           capture_output=True, text=True)
   assert result.returncode == 0, result.stdout
 
@@ -37,3 +40,40 @@ def test_launchers_pass_the_distributed_flag(script):
     text = f.read().replace('\\\n', ' ')
   assert 'python -m gan_jax.main --config=' in text
   assert '--distributed' in text.split('python -m gan_jax.main')[-1]
+
+
+def _table(tmp_path, methods, *flags):
+  env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'WORKDIR': str(tmp_path),
+         'METHODS': methods, 'MIXTURES': 'ring', 'STEPS': '4',
+         'EVAL_EVERY': '2'}
+  return subprocess.run(['bash', os.path.join(ROOT, TABLE), *flags], cwd=ROOT,
+                        env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_table_trains_each_row_then_writes_their_table(tmp_path):
+  result = _table(tmp_path, 'pacgan2', '--config.num_seeds=1',
+                  '--config.model.g_hidden=(8,)',
+                  '--config.model.d_hidden=(8,)', '--config.batch_size=10',
+                  '--config.num_eval_samples=50')
+  assert result.returncode == 0, result.stderr[-3000:]
+  # The row trained in its own process, to the end, cut where asked...
+  with open(tmp_path / 'ring' / 'pacgan2' / 'trajectory.json') as f:
+    assert [entry['step'] for entry in json.load(f)] == [2, 4]
+  assert 'toy_2d ring pacgan2: {"step": 4' in (
+      tmp_path / 'ring' / 'pacgan2.log').read_text()
+  # ...and the last run evaluated it, untrained, into the table.
+  with open(tmp_path / 'ring' / 'summary.json') as f:
+    summary = json.load(f)
+  assert list(summary['methods']) == ['pacgan2']
+  assert summary['num_train_steps'] == 4
+  table = (tmp_path / 'ring' / 'table.md').read_text()
+  assert '| pacgan2 (ours) |' in table and table in result.stdout
+
+
+def test_table_names_the_log_of_a_failed_row(tmp_path):
+  result = _table(tmp_path, 'wgan')
+  assert result.returncode == 1
+  assert f'rows failed; see {tmp_path}/ring/wgan.log' in result.stderr
+  assert 'config.method must be one of' in (
+      tmp_path / 'ring' / 'wgan.log').read_text()
+  assert not (tmp_path / 'ring' / 'table.md').exists()

@@ -129,6 +129,18 @@ def test_bad_method_and_mixture(tiny_config, tmp_path):
     toy_2d.run(tiny_config, str(tmp_path))
 
 
+def test_method_lists():
+  assert toy_2d.parse_methods('all') == list(toy_2d.METHODS)
+  assert toy_2d.parse_methods('pacgan4, gan') == ['pacgan4', 'gan']  # order kept
+  with pytest.raises(config_lib.ConfigError, match="list of them, or 'all'; "
+                     "got 'gan,wgan'"):
+    toy_2d.parse_methods('gan,wgan')
+  with pytest.raises(config_lib.ConfigError, match='got '):
+    toy_2d.parse_methods('gan,')
+  with pytest.raises(config_lib.ConfigError, match='names a method twice'):
+    toy_2d.parse_methods('gan,pacgan2,gan')
+
+
 def test_recipe_settings_replace_the_config_and_bad_fields_are_named(
     tiny_config):
   config, pack = toy_2d.method_config(tiny_config, 'recipe')

@@ -36,7 +36,8 @@ every mode equally scores 0 and one that sits on a single mode log K.
 Methods: 'gan' (pack 1), 'pacgan2', 'pacgan3', 'pacgan4', and 'recipe', this
 project's best setting (``RECIPE``: pack 2, G without batch norm, Adam beta1
 0 at lr 1e-3 decayed to 0, R1 0.1; the reasons and measurements are at
-``RECIPE``). A method's settings replace the config's values of those fields.
+``RECIPE``). ``config.method`` names one, a comma-separated list or 'all'.
+A method's settings replace the config's values of those fields.
 Any method can end on a bigger batch: ``late_batch_size`` packs for the last
 ``late_batch_steps`` steps (``batch_phases``), a second scan in the same call.
 """
@@ -132,6 +133,23 @@ def mode_metrics(samples: jax.Array, mixture: Mixture2D,
           'hq': total / samples.shape[0],
           # With no high-quality sample at all, q is undefined: worst case.
           'rev_kl': jnp.where(total > 0, rev_kl, jnp.log(len(means)))}
+
+
+def parse_methods(spec: str) -> list[str]:
+  """``config.method``: one method, a comma-separated list of them, or 'all'
+  (every method in ``METHODS``' order)."""
+  if spec == 'all':
+    return list(METHODS)
+  methods = [name.strip() for name in spec.split(',')]
+  unknown = [name for name in methods if name not in METHODS]
+  if unknown:
+    raise config_lib.ConfigError(
+        f"config.method must be one of {sorted(METHODS)}, a comma-separated "
+        f"list of them, or 'all'; got {spec!r}")
+  if len(set(methods)) != len(methods):
+    raise config_lib.ConfigError(
+        f'config.method names a method twice: {spec!r}')
+  return methods
 
 
 def method_config(config, method: str):
@@ -436,10 +454,14 @@ def markdown_table(mixture: str, summaries: dict[str, dict[str, float]],
 
 
 def run(config, workdir: str) -> dict[str, Any]:
-  """Trains the method (or 'all'), writes the figures, summary.json, table.md.
+  """Trains the methods of ``config.method`` (``parse_methods``), one after
+  the other, and writes the figures, summary.json and table.md over them.
 
-  Each method trains (and checkpoints) in ``workdir/METHOD``; run again, the
-  same command resumes where the last one stopped.
+  Each method trains (and, cut by ``eval_every``, checkpoints) in
+  ``workdir/METHOD``; run again, the same command resumes where the last one
+  stopped, and a finished method is evaluated, not retrained. So methods may
+  also train in separate processes, each naming its own, and one more run
+  naming them all writes their common table (launch/toy_2d_table.sh).
   """
   from gan_jax.toy import figures  # pylint: disable=g-import-not-at-top
   if config.data.mixture not in MIXTURES:
@@ -454,9 +476,9 @@ def run(config, workdir: str) -> dict[str, Any]:
     raise config_lib.ConfigError(
         f'config.eval_every must be non-negative, got {config.eval_every!r}')
   mixture = MIXTURES[config.data.mixture]()
-  methods = list(METHODS) if config.method == 'all' else [config.method]
+  methods = parse_methods(config.method)
   for method in methods:
-    method_config(config, method)  # a bad name fails before any training
+    method_config(config, method)  # a bad field fails before any training
   summaries, samples = {}, {}
   for method in methods:
     # Each method checkpoints in its own folder; a rerun resumes them.
