@@ -28,6 +28,11 @@ steps=${STEPS:-400000}
 every=${EVAL_EVERY:-10000}
 IFS=, read -r -a rows <<< "$methods"
 jobs=${JOBS:-$(( ${#mixtures[@]} * ${#rows[@]} ))}
+# The last run reads every row from its checkpoint: an uncut row keeps none.
+if [[ ! $every =~ ^[1-9][0-9]*$ ]]; then
+  echo "toy_2d_table: EVAL_EVERY must be a positive number of steps, got '$every'" >&2
+  exit 2
+fi
 # Several processes share one GPU: none may take most of its memory up front.
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
 

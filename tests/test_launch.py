@@ -77,3 +77,9 @@ def test_table_names_the_log_of_a_failed_row(tmp_path):
   assert 'config.method must be one of' in (
       tmp_path / 'ring' / 'wgan.log').read_text()
   assert not (tmp_path / 'ring' / 'table.md').exists()
+  env = {**os.environ, 'WORKDIR': str(tmp_path), 'EVAL_EVERY': '0'}
+  result = subprocess.run(['bash', os.path.join(ROOT, TABLE)], env=env,
+                          capture_output=True, text=True)
+  assert result.returncode == 2
+  assert "EVAL_EVERY must be a positive number of steps, got '0'" in (
+      result.stderr)
