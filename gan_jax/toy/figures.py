@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 import numpy as np
 
 NUM_ARROWS = 15
@@ -135,6 +136,9 @@ def trajectory_2d(trajectories: dict[str, list[dict]], mixture, num_modes: int,
         ax.axhline(published[method][i][0], color=color, ls='--', lw=0.8)
     ax.set_xlabel('step')
     ax.set_ylabel(label)
+    # 300k, not 300000: six-digit ticks run into each other.
+    ax.xaxis.set_major_formatter(FuncFormatter(
+        lambda x, _: f'{x / 1000:g}k' if x >= 1000 else f'{x:g}'))
   axes[0].set_ylim(0, num_modes + 0.5)
   axes[1].set_ylim(0, 100)
   axes[2].set_ylim(bottom=0)
