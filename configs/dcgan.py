@@ -14,7 +14,7 @@ default) and prepare the dataset on first use (needs pip install '.[tfds]').
 
 import ml_collections
 
-from gan_jax import config_lib
+from gan_jax.core import config as config_lib
 
 PRESETS = ('digits', 'anime', 'mnist', 'cifar10', 'celeba')
 

@@ -7,7 +7,7 @@ Presets via ``--config=configs/toy_1d.py:NAME``:
 
 import ml_collections
 
-from gan_jax import config_lib
+from gan_jax.core import config as config_lib
 
 PRESETS = ('gaussian', 'mixture')
 

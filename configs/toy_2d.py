@@ -11,7 +11,7 @@ paper's length.
 
 import ml_collections
 
-from gan_jax import config_lib
+from gan_jax.core import config as config_lib
 
 PRESETS = ('ring', 'grid')
 

@@ -23,7 +23,11 @@ import jax
 import numpy as np
 from ml_collections import config_flags
 
-from gan_jax import config_lib, input_pipeline, train
+from gan_jax.core import config as config_lib
+
+from gan_jax.data import sources as input_pipeline
+
+from gan_jax.core import loop as train
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file[:preset].')

@@ -15,7 +15,13 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from gan_jax import config_lib, evaluation, sampling, train
+from gan_jax.core import config as config_lib
+
+from gan_jax.eval import evaluation
+
+from gan_jax.families.dcgan import sampling
+
+from gan_jax.core import loop as train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and '

@@ -121,7 +121,7 @@ def _compare(name: str, ours: np.ndarray, ref: np.ndarray) -> float:
 
 def _jax_half(args) -> int:
   import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax import inception  # pylint: disable=g-import-not-at-top
+  from gan_jax.eval import inception  # pylint: disable=g-import-not-at-top
   data = np.load(args.features)
   feature_fn = inception.make_feature_fn(inception.load_params(args.weights))
 

@@ -53,7 +53,7 @@ def _convert_script():
 
 def _torch_layout_layers(rng):
   """Random layers as the TorchScript stores them: weight OIHW, beta, mean, var."""
-  from gan_jax import inception  # pylint: disable=g-import-not-at-top
+  from gan_jax.eval import inception  # pylint: disable=g-import-not-at-top
   shapes = inception._expected_shapes()  # pylint: disable=protected-access
   layers = {}
   for key, shape in shapes.items():
@@ -83,7 +83,7 @@ def synthetic_inception_weights(tmp_path_factory):
 def digits_classifier_cache(tmp_path_factory):
   """The digits classifier, trained once per session; copy_to(dir) plants its
   cache file where a run's evaluation looks for it."""
-  from gan_jax import digits_classifier  # pylint: disable=g-import-not-at-top
+  from gan_jax.eval import digits_classifier  # pylint: disable=g-import-not-at-top
   cache_dir = str(tmp_path_factory.mktemp('digits_classifier'))
   classifier = digits_classifier.get_classifier(32, 1, cache_dir)
   source = digits_classifier.cache_path(cache_dir, 32, 1)

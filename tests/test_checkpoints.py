@@ -1,7 +1,13 @@
 import jax
 import numpy as np
 
-from gan_jax import checkpoints, config_lib, models, train_state
+from gan_jax.core import checkpoints
+
+from gan_jax.core import config as config_lib
+
+from gan_jax.families.dcgan import models
+
+from gan_jax.core import state as train_state
 
 
 def _state(seed):

@@ -1,7 +1,7 @@
 import pytest
 
 import dcgan  # configs/dcgan.py
-from gan_jax import config_lib
+from gan_jax.core import config as config_lib
 
 
 @pytest.mark.parametrize('preset', dcgan.PRESETS + (None,))

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from gan_jax import digits_classifier
+from gan_jax.eval import digits_classifier
 
 
 def test_classifier_is_accurate_and_scores_real_digits_as_perfect(

@@ -6,7 +6,15 @@ import os
 import numpy as np
 import pytest
 
-from gan_jax import config_lib, evaluation, input_pipeline, sampling, train
+from gan_jax.core import config as config_lib
+
+from gan_jax.eval import evaluation
+
+from gan_jax.data import sources as input_pipeline
+
+from gan_jax.families.dcgan import sampling
+
+from gan_jax.core import loop as train
 
 
 def test_validate_names_the_field(tiny_config):

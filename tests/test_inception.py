@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import inception
+from gan_jax.eval import inception
 
 _KEY = 'params/mixed_4/tower_1/conv_2/kernel'
 

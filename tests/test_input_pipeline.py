@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_jax import input_pipeline as ip
+from gan_jax.data import sources as ip
 
 
 @pytest.fixture(scope='module')

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import layers
+from gan_jax.nn import layers
 
 # (stride, PyTorch padding, input size): the projection of z and the upsampling
 # layer, the two transposed convolutions DCGAN uses.

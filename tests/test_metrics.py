@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from gan_jax import metrics
+from gan_jax.eval import metrics
 
 
 def _reference_fd(x, y):

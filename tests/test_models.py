@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import models
+from gan_jax.families.dcgan import models
 
 
 @pytest.mark.parametrize('image_size', models.SUPPORTED_IMAGE_SIZES)

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from gan_jax import parallel
+from gan_jax.core import parallel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # float32 sums in a different order (per-device partial means, then pmean):
@@ -26,7 +26,8 @@ _EIGHT_DEVICES = textwrap.dedent('''
     import numpy as np
     sys.path.insert(0, 'configs')
     import dcgan
-    from gan_jax import parallel, train
+    from gan_jax.core import parallel
+    from gan_jax.core import loop as train
 
     def run(mode, num_devices, batch_size=16):
       config = dcgan.get_config()

@@ -16,7 +16,11 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from gan_jax import checkpoints, config_lib, train
+from gan_jax.core import checkpoints
+
+from gan_jax.core import config as config_lib
+
+from gan_jax.core import loop as train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 40

@@ -8,7 +8,11 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from gan_jax import checkpoints, sampling, train
+from gan_jax.core import checkpoints
+
+from gan_jax.families.dcgan import sampling
+
+from gan_jax.core import loop as train
 
 
 def test_slerp_endpoints_norm_and_parallel_limit():

@@ -6,7 +6,15 @@ import numpy as np
 import optax
 import pytest
 
-from gan_jax import config_lib, losses, models, step, train_state
+from gan_jax.core import config as config_lib
+
+from gan_jax import losses
+
+from gan_jax.families.dcgan import models
+
+from gan_jax.families.dcgan import step
+
+from gan_jax.core import state as train_state
 
 Z_DIM, SIZE, BATCH = 8, 32, 16
 

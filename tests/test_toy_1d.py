@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import toy_1d as toy_configs  # configs/toy_1d.py
-from gan_jax import config_lib
+from gan_jax.core import config as config_lib
 from gan_jax.toy import mlp, toy_1d
 
 

@@ -6,7 +6,13 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import checkpoints, config_lib, train, train_state
+from gan_jax.core import checkpoints
+
+from gan_jax.core import config as config_lib
+
+from gan_jax.core import loop as train
+
+from gan_jax.core import state as train_state
 
 
 def _final_state(config, workdir):

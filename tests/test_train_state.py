@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import train_state
+from gan_jax.core import state as train_state
 
 
 def test_average_ramps_in_then_decays_at_the_configured_rate():

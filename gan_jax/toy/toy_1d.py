@@ -21,9 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import config_lib
-from gan_jax import step as step_lib
-from gan_jax import train_state
+from gan_jax.core import config as config_lib
+from gan_jax.families.dcgan import step as step_lib
+from gan_jax.core import state as train_state
 from gan_jax.toy import mlp, theory
 
 

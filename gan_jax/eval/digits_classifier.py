@@ -32,7 +32,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax import input_pipeline, layers, visualize
+from gan_jax.data import sources as input_pipeline
+
+from gan_jax.nn import layers
+
+from gan_jax.core import visualize
 
 NUM_CLASSES = 10
 FEATURE_DIM = 128

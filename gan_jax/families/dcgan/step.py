@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import optax
 
 from gan_jax import losses
-from gan_jax.train_state import GANState, sample_latent
+from gan_jax.core.state import GANState, sample_latent
 
 
 def to_model_range(images: jax.Array) -> jax.Array:

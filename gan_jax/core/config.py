@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import ml_collections
 
-from gan_jax import checkpoints, input_pipeline, layers, losses, models
-from gan_jax import parallel
-from gan_jax import train_state
+from gan_jax.core import checkpoints
+
+from gan_jax.data import sources as input_pipeline
+
+from gan_jax.nn import layers
+
+from gan_jax import losses
+
+from gan_jax.families.dcgan import models
+from gan_jax.core import parallel
+from gan_jax.core import state as train_state
 
 
 class ConfigError(ValueError):

@@ -15,9 +15,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import train_state, visualize
+from gan_jax.core import state as train_state
 
 # fold_in(PRNGKey(config.seed), stream): the noise of evaluation, generation
+
+from gan_jax.core import visualize
 # and interpolation, each its own (training and its grids use the seed as is).
 EVAL_STREAM, GENERATE_STREAM, INTERPOLATE_STREAM = 2, 3, 4
 
@@ -86,7 +88,7 @@ def latent_walks(key: jax.Array, num_walks: int, num_steps: int, z_dim: int,
 
 def generate(config, workdir: str, output: str | None = None) -> str:
   """Writes ``config.generate_num_images`` PNGs (and images.npz) to ``output``."""
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  from gan_jax.core import loop as train  # pylint: disable=g-import-not-at-top
   trained = train.restore_generator(config, workdir)
   output = output or os.path.join(workdir, 'generated')
   os.makedirs(output, exist_ok=True)
@@ -114,7 +116,7 @@ def generate(config, workdir: str, output: str | None = None) -> str:
 
 def interpolate(config, workdir: str, output: str | None = None) -> str:
   """Writes a grid of latent walks, one walk per row, to ``output``."""
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  from gan_jax.core import loop as train  # pylint: disable=g-import-not-at-top
   trained = train.restore_generator(config, workdir)
   output = output or os.path.join(workdir, 'interpolation')
   os.makedirs(output, exist_ok=True)

@@ -24,7 +24,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan_jax import layers
+from gan_jax.nn import layers
 
 SUPPORTED_IMAGE_SIZES = (32, 64, 128)
 

@@ -24,8 +24,19 @@ import jax.numpy as jnp
 import numpy as np
 from tensorboardX import SummaryWriter
 
-from gan_jax import checkpoints, config_lib, evaluation, input_pipeline
-from gan_jax import models, parallel, sampling, step, train_state, visualize
+from gan_jax.core import checkpoints
+
+from gan_jax.core import config as config_lib
+
+from gan_jax.eval import evaluation
+
+from gan_jax.data import sources as input_pipeline
+from gan_jax.families.dcgan import models
+from gan_jax.core import parallel
+from gan_jax.families.dcgan import sampling
+from gan_jax.families.dcgan import step
+from gan_jax.core import state as train_state
+from gan_jax.core import visualize
 
 
 def build_models(config, axis_name: str | None = None

@@ -30,8 +30,15 @@ from typing import Callable, Iterator
 import jax
 import numpy as np
 
-from gan_jax import config_lib, digits_classifier, input_pipeline, metrics
-from gan_jax import sampling, visualize
+from gan_jax.core import config as config_lib
+
+from gan_jax.eval import digits_classifier
+
+from gan_jax.data import sources as input_pipeline
+
+from gan_jax.eval import metrics
+from gan_jax.families.dcgan import sampling
+from gan_jax.core import visualize
 
 METRICS = ('digits', 'fid', 'kid', 'pr')
 INCEPTION_METRICS = ('fid', 'kid', 'pr')
@@ -98,7 +105,7 @@ class Evaluator:
         self.skipped.update({m: reason for m in inception_metrics})
         logging.warning('Skipping %s: %s', '/'.join(inception_metrics), reason)
       else:
-        from gan_jax import inception  # pylint: disable=g-import-not-at-top
+        from gan_jax.eval import inception  # pylint: disable=g-import-not-at-top
         try:
           variables = inception.load_params(path)
         except inception.InceptionWeightsError as e:
@@ -214,7 +221,7 @@ class Evaluator:
 
 def evaluate_checkpoint(config, workdir: str) -> dict:
   """--mode=eval: the configured metrics of the latest checkpoint."""
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  from gan_jax.core import loop as train  # pylint: disable=g-import-not-at-top
   validate(config)
   if not config.eval_metrics:
     raise config_lib.ConfigError('config.eval_metrics is empty: nothing to '
