@@ -8,20 +8,23 @@
   mnist   TFDS mnist (60k) at 32x32x1, paper widths.
   cifar10 TFDS cifar10 (50k) at 32x32x3, paper widths.
   celeba  TFDS celeb_a (163k train faces, centre-cropped) at 64x64x3.
+  conditional  class-conditional DCGAN on the embedded digits (family
+          'conditional_dcgan'): G(z, y), a projection D, grids with one row
+          per class, eval['digits_class_accuracy'].
 The TFDS presets read config.data.tfds_dir (local or gs://; empty: TFDS's
 default) and prepare the dataset on first use (needs pip install '.[tfds]').
 """
 
 import ml_collections
 
-from gan_jax.core import config as config_lib
+from gan_jax.core import optim
 
-PRESETS = ('digits', 'anime', 'mnist', 'cifar10', 'celeba')
+PRESETS = ('digits', 'anime', 'mnist', 'cifar10', 'celeba', 'conditional')
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.experiment = 'dcgan'
+  config.family = 'dcgan'
   config.seed = 0
 
   config.image_size = 32
@@ -29,7 +32,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.batch_size = 128  # global, over all devices
   config.num_epochs = 100
   config.num_train_steps = -1  # -1: from num_epochs
-  config.loss = 'non_saturating'  # or 'minimax' (Goodfellow et al. Sec. 3)
+  # The adversarial pair (gan_jax/losses): 'non_saturating' or 'minimax'
+  # (Goodfellow et al. Sec. 3), 'hinge', 'wasserstein' (with gp_weight or
+  # model.spectral_norm), 'least_squares'.
+  config.loss = 'non_saturating'
   config.d_steps = 1  # k of Algorithm 1
   # False: fresh noise for G's update (Algorithm 1). True: G's update moves
   # the fakes of the last D update, as pytorch/examples' DCGAN does (one G
@@ -38,6 +44,11 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # gamma of the R1 penalty on D (Mescheder et al. 2018; gan_jax/losses.py);
   # 0 is the papers' DCGAN.
   config.r1_gamma = 0.0
+  # lambda of WGAN-GP's gradient penalty (Gulrajani et al. 2017: 10); 0: off.
+  config.gp_weight = 0.0
+  # Decay of the moving average of G's weights that grids, evaluation and
+  # generate use (Yazici et al. 2019; e.g. 0.999); 0: G's last weights.
+  config.g_ema_decay = 0.0
   # Data parallelism over every device: 'shard_map' (any number of hosts) or
   # 'pmap' (one host, older JAX images); see gan_jax/parallel.py.
   config.parallel = 'shard_map'
@@ -48,12 +59,14 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.model.base_width = 32  # channels of D's first / G's last hidden layer
   config.model.init_stddev = 0.02
   config.model.dtype = 'float32'
-  config.model.conv_impl = 'auto'  # 'matmul' | 'lax' (gan_jax/layers.py)
+  config.model.conv_impl = 'auto'  # 'matmul' | 'lax' (gan_jax/nn/layers.py)
+  config.model.d_norm = 'batch'  # or 'layer' (WGAN-GP's critic), 'none'
+  config.model.spectral_norm = False  # D's kernels / sigma (Miyato et al.)
   # Samples from G with batch statistics (as the reference DCGAN, which never
   # switches G to eval mode) or with the running averages.
   config.model.sample_with_batch_stats = True
 
-  config.optimizer = config_lib.optimizer_config(lr=2e-4, b1=0.5)  # Sec. 4
+  config.optimizer = optim.optimizer_config(lr=2e-4, b1=0.5)  # Sec. 4
 
   config.data = ml_collections.ConfigDict()
   config.data.source = 'digits'  # or 'folder:PATH', 'tfds:NAME[SPLIT]'
@@ -94,6 +107,15 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     config.data.source = 'folder:'  # required: folder:/path/to/anime_faces
     config.reuse_fake = True  # the update of the PyTorch reference
     config.eval_metrics = ('fid', 'kid', 'pr')
+  elif preset == 'conditional':
+    config.family = 'conditional_dcgan'
+    config.model.num_classes = 10
+    # 'projection' (Miyato & Koyama 2018) or 'concat' (Mirza & Osindero's
+    # one-hot input, as extra channels of D's image).
+    config.model.conditioning = 'projection'
+    config.ac_weight = 0.0  # > 0: AC-GAN's auxiliary classifier (Odena 2017)
+    config.generate_class = -1  # --mode=generate: -1 all classes, or one
+    config.num_sample_images = 100  # the grid: a row of 10 per class
   elif preset in ('mnist', 'cifar10', 'celeba'):
     config.image_size = 64 if preset == 'celeba' else 32
     config.channels = 1 if preset == 'mnist' else 3

@@ -7,14 +7,14 @@ Presets via ``--config=configs/toy_1d.py:NAME``:
 
 import ml_collections
 
-from gan_jax.core import config as config_lib
+from gan_jax.core import optim
 
 PRESETS = ('gaussian', 'mixture')
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.experiment = 'toy_1d'
+  config.family = 'toy_1d'
   config.seed = 0
 
   config.data = ml_collections.ConfigDict()
@@ -43,7 +43,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
 
   # Cosine decay to 0 lets the game settle at its equilibrium instead of
   # orbiting it.
-  config.optimizer = config_lib.optimizer_config(lr=1e-2, b1=0.5,
+  config.optimizer = optim.optimizer_config(lr=1e-2, b1=0.5,
                                                  schedule='cosine')
 
   config.grid = ml_collections.ConfigDict()

@@ -11,14 +11,14 @@ paper's length.
 
 import ml_collections
 
-from gan_jax.core import config as config_lib
+from gan_jax.core import optim
 
 PRESETS = ('ring', 'grid')
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.experiment = 'toy_2d'
+  config.family = 'toy_2d'
   config.seed = 0
   config.method = 'all'
   config.num_seeds = 10
@@ -54,7 +54,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # (train_state.average_params) instead of the last ones; a batch-norm G
   # keeps its last population statistics.
   config.g_ema_decay = 0.0
-  config.optimizer = config_lib.optimizer_config(lr=1e-4, b1=0.8)
+  config.optimizer = optim.optimizer_config(lr=1e-4, b1=0.8)
   # The paper trains 400 epochs of 1,000 steps; see the README for what
   # this length reproduces.
   config.num_train_steps = 20000

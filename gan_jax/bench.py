@@ -4,7 +4,7 @@
     python -m gan_jax.bench --config=configs/dcgan.py:anime --pipeline \\
         --config.data.source=folder:/path/to/anime_faces
 
-Prints one JSON line. The update is the real compiled step of ``train.py``
+Prints one JSON line. The update is the real compiled step of the training loop (``core/loop.py``)
 (k D updates + one G update on a (k, batch) uint8 input), timed after a
 warm-up; ``images_per_s`` counts the real images it consumes, as
 ../shared/bench/torch_dcgan.py counts its batch per update. The ``:anime``
@@ -23,11 +23,9 @@ import jax
 import numpy as np
 from ml_collections import config_flags
 
-from gan_jax.core import config as config_lib
-
-from gan_jax.data import sources as input_pipeline
-
-from gan_jax.core import loop as train
+from gan_jax import families
+from gan_jax.core import errors, loop
+from gan_jax.data import order
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file[:preset].')
@@ -40,12 +38,12 @@ flags.mark_flags_as_required(['config'])
 
 def bench_step(config, steps: int, warmup: int) -> dict:
   shape = (config.image_size, config.image_size, config.channels)
-  training = train.build_training(config, shape, steps + warmup + 1)
+  training = loop.build_training(config, steps + warmup + 1)
   train_step = training.train_step
   state = training.init(jax.random.PRNGKey(config.seed))
-  real = training.put_batch(np.random.default_rng(0).integers(
+  real = training.put_batch({'image': np.random.default_rng(0).integers(
       0, 256, (config.d_steps, config.batch_size // jax.process_count(),
-               *shape), dtype=np.uint8))
+               *shape), dtype=np.uint8)})
   start = time.perf_counter()
   state, metrics = train_step(state, real)
   jax.block_until_ready((state, metrics))
@@ -63,9 +61,8 @@ def bench_step(config, steps: int, warmup: int) -> dict:
 
 
 def bench_pipeline(config, steps: int, warmup: int) -> dict:
-  source = input_pipeline.make_source(config.data.source, config.image_size,
-                                      config.channels, config.data.tfds_dir)
-  batches = input_pipeline.train_batches(
+  source = families.get(config.family)(config).make_source()
+  batches = order.train_batches(
       source, seed=config.seed, batch_size=config.batch_size,
       d_steps=config.d_steps, num_steps=steps + warmup,
       num_threads=config.data.num_workers, prefetch=config.data.prefetch)
@@ -85,10 +82,10 @@ def main(argv):
   if not FLAGS.pipeline and config.data.source == 'folder:':
     config.data.source = 'digits'  # synthetic batches: the path is unused
   try:
-    config_lib.validate_dcgan(config)
+    loop.validate(config)
     result = (bench_pipeline if FLAGS.pipeline else bench_step)(
         config, FLAGS.steps, FLAGS.warmup)
-  except config_lib.USER_ERRORS as e:
+  except errors.UserError as e:
     sys.exit(f'gan_jax.bench: error: {e}')
   device = jax.devices()[0]
   print(json.dumps({

@@ -1,12 +1,15 @@
-"""Command line: python -m gan_jax.main --config=configs/dcgan.py --workdir=DIR.
+"""Command line: python -m gan_jax.main --config=configs/FAMILY.py --workdir=DIR.
 
---mode=train (default) trains or resumes; on a DCGAN run's latest checkpoint,
---mode=eval scores it (gan_jax/evaluation.py), --mode=generate writes a folder
-of samples and --mode=interpolate a grid of latent walks (gan_jax/sampling.py).
+``config.family`` picks the family (a folder of ``gan_jax/families``, or one
+of the toys). --mode=train (default) trains or resumes; on a run's latest
+checkpoint, --mode=eval scores it (``gan_jax/eval``) and the family's own
+modes do what that family does with a trained model (DCGAN: generate,
+interpolate).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging as std_logging
 import os
 import sys
@@ -15,13 +18,9 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from gan_jax.core import config as config_lib
-
+from gan_jax import families
+from gan_jax.core import errors, loop, signals
 from gan_jax.eval import evaluation
-
-from gan_jax.families.dcgan import sampling
-
-from gan_jax.core import loop as train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and '
@@ -38,10 +37,14 @@ flags.DEFINE_integer('process_id', None, 'This process (with '
 flags.DEFINE_bool('distributed', False, 'jax.distributed.initialize() with '
                   'the cluster auto-detected (Cloud TPU VM slices, SLURM); '
                   'implied by --coordinator_address and by SLURM_NTASKS > 1.')
-MODES = ('train', 'eval', 'generate', 'interpolate')
-flags.DEFINE_enum('mode', 'train', MODES, 'What to do with the workdir\'s run.')
-flags.DEFINE_string('output', None, 'Folder for --mode=generate/interpolate '
-                    '(default: WORKDIR/generated, WORKDIR/interpolation).')
+flags.DEFINE_string('mode', 'train', "What to do with the workdir's run: "
+                    "train, eval, or one of the family's modes (DCGAN: "
+                    'generate, interpolate).')
+flags.DEFINE_string('output', None, "Folder for a family's mode (default: "
+                    'WORKDIR/MODE, e.g. WORKDIR/generate).')
+# The toys train with their own compiled trainers (vmapped seeds, a scanned
+# figure), not the loop; they reuse its state, losses and optimizers.
+TOYS = ('toy_1d', 'toy_2d')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -84,40 +87,41 @@ def initialize_distributed() -> None:
                  jax.local_device_count(), jax.device_count())
 
 
+def run_mode(config, workdir: str, mode: str, output: str | None):
+  """Dispatches --mode: the toys, train, eval, or a family's own mode."""
+  family = config.get('family', '')
+  if family in TOYS:
+    if mode != 'train':
+      raise errors.ConfigError(f'--mode={mode}: the toy {family} only trains')
+    toy = importlib.import_module(f'gan_jax.toy.{family}')
+    return toy.run(config, workdir)
+  if mode == 'train':
+    return loop.train(config, workdir)
+  if mode == 'eval':
+    return evaluation.evaluate_checkpoint(config, workdir)
+  loop.validate(config)
+  modes = families.get(family)(config).modes
+  if mode not in modes:
+    raise errors.ConfigError(
+        f'--mode={mode}: config.family {family!r} has the modes '
+        f"{('train', 'eval', *modes)}")
+  trained, state, step = loop.restore_trained(config, workdir)
+  return trained.modes[mode](state, step,
+                             output or os.path.join(workdir, mode))
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   initialize_distributed()
   # absl.logging.info(...) anywhere (orbax included) logs on this logger.
   std_logging.getLogger('absl').addFilter(_QuietLibraries())
-  experiment = FLAGS.config.get('experiment', 'dcgan')
   try:
-    if FLAGS.mode != 'train' and experiment != 'dcgan':
-      raise config_lib.ConfigError(
-          f'--mode={FLAGS.mode} needs a DCGAN config (configs/dcgan.py); '
-          f'config.experiment is {experiment!r}')
-    if FLAGS.mode == 'eval':
-      evaluation.evaluate_checkpoint(FLAGS.config, FLAGS.workdir)
-    elif FLAGS.mode == 'generate':
-      sampling.generate(FLAGS.config, FLAGS.workdir, FLAGS.output)
-    elif FLAGS.mode == 'interpolate':
-      sampling.interpolate(FLAGS.config, FLAGS.workdir, FLAGS.output)
-    elif experiment == 'dcgan':
-      train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-    elif experiment == 'toy_1d':
-      from gan_jax.toy import toy_1d  # pylint: disable=g-import-not-at-top
-      toy_1d.run(FLAGS.config, FLAGS.workdir)
-    elif experiment == 'toy_2d':
-      from gan_jax.toy import toy_2d  # pylint: disable=g-import-not-at-top
-      toy_2d.run(FLAGS.config, FLAGS.workdir)
-    else:
-      raise config_lib.ConfigError(
-          "config.experiment must be 'dcgan', 'toy_1d' or 'toy_2d', got "
-          f'{experiment!r}')
-  except config_lib.USER_ERRORS as e:
+    run_mode(FLAGS.config, FLAGS.workdir, FLAGS.mode, FLAGS.output)
+  except errors.UserError as e:
     logging.error('%s', e)
     sys.exit(f'gan_jax: error: {e}')
-  except train.StopRun as e:  # diverged or preempted: saved, one line
+  except signals.StopRun as e:  # diverged or preempted: saved, one line
     logging.error('%s', e)
     sys.exit(f'gan_jax: {e}')
 

@@ -1,19 +1,14 @@
 import jax
 import numpy as np
 
-from gan_jax.core import checkpoints
-
-from gan_jax.core import config as config_lib
-
-from gan_jax.families.dcgan import models
-
-from gan_jax.core import state as train_state
+from gan_jax.core import checkpoints, errors, optim
+from gan_jax.families.dcgan import models, step
 
 
 def _state(seed):
-  opt = config_lib.optimizer_config(lr=2e-4)
-  tx = train_state.make_optimizer(opt)
-  return train_state.create_train_state(
+  opt = optim.optimizer_config(lr=2e-4)
+  tx = optim.make_optimizer(opt)
+  return step.create_train_state(
       jax.random.PRNGKey(seed), models.Generator(32, 1, base_width=4),
       models.Discriminator(32, base_width=4), tx, tx, 8, (32, 32, 1))
 

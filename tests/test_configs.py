@@ -1,7 +1,7 @@
 import pytest
 
 import dcgan  # configs/dcgan.py
-from gan_jax.core import config as config_lib
+from gan_jax.core import errors, loop
 
 
 @pytest.mark.parametrize('preset', dcgan.PRESETS + (None,))
@@ -16,7 +16,7 @@ def test_presets_validate(preset):
     assert (config.image_size, config.channels, config.batch_size) == (64, 3,
                                                                       128)
     config.data.source = 'folder:/some/faces'
-  config_lib.validate_dcgan(config)
+  loop.validate(config)
 
 
 def test_dcgan_paper_defaults():
@@ -34,13 +34,15 @@ def test_unknown_preset():
 
 @pytest.mark.parametrize('field,value', [
     ('batch_size', 0), ('d_steps', -1), ('image_size', 48), ('channels', 2),
-    ('loss', 'hinge'), ('num_train_steps', 0), ('model.z_distribution', 'cauchy'),
+    ('loss', 'hing'), ('num_train_steps', 0), ('model.z_distribution', 'cauchy'),
     ('model.dtype', 'float16'), ('model.conv_impl', 'fft'),
     ('optimizer.lr', 0.0), ('optimizer.b1', 1.0), ('optimizer.name', 'sgd'),
     ('optimizer.schedule', 'step'), ('optimizer.d_lr_multiplier', 0.0),
     ('data.source', 'folder:'), ('data.source', 'mnist'),
     ('data.source', 'tfds:'), ('parallel', 'vmap'),
-    ('sample_epochs', (0, 5)), ('r1_gamma', -1.0),
+    ('sample_epochs', (0, 5)), ('r1_gamma', -1.0), ('gp_weight', -1.0),
+    ('g_ema_decay', 1.0), ('model.d_norm', 'group'), ('loss', 'wasserstein'),
+    ('optimizer.decay_start_fraction', 1.0),
 ])
 def test_bad_values_name_the_field(field, value):
   config = dcgan.get_config()
@@ -49,5 +51,33 @@ def test_bad_values_name_the_field(field, value):
   for part in path:
     parent = parent[part]
   parent[leaf] = value
-  with pytest.raises(config_lib.ConfigError, match=f'config.{field} '):
-    config_lib.validate_dcgan(config)
+  with pytest.raises(errors.ConfigError, match=f'config.{field} '):
+    loop.validate(config)
+
+
+@pytest.mark.parametrize('field,value', [
+    ('model.num_classes', 0), ('model.conditioning', 'film'),
+    ('ac_weight', -1.0), ('generate_class', 10), ('num_sample_images', 9),
+])
+def test_conditional_bad_values_name_the_field(field, value):
+  config = dcgan.get_config('conditional')
+  parent = config
+  *path, leaf = field.split('.')
+  for part in path:
+    parent = parent[part]
+  parent[leaf] = value
+  with pytest.raises(errors.ConfigError, match=f'config.{field} '):
+    loop.validate(config)
+
+
+def test_unknown_family_and_the_old_field_name():
+  config = dcgan.get_config()
+  config.family = 'stylegan'
+  with pytest.raises(errors.ConfigError, match="config.family must be one of "
+                     r"\('conditional_dcgan', 'dcgan'\)"):
+    loop.validate(config)
+  config.family = 'dcgan'
+  config.experiment = 'dcgan'
+  with pytest.raises(errors.ConfigError, match='config.experiment was renamed '
+                     'config.family'):
+    loop.validate(config)

@@ -6,28 +6,25 @@ import os
 import numpy as np
 import pytest
 
-from gan_jax.core import config as config_lib
-
+from gan_jax.core import errors
+from gan_jax.data import sources
 from gan_jax.eval import evaluation
 
-from gan_jax.data import sources as input_pipeline
 
-from gan_jax.families.dcgan import sampling
-
-from gan_jax.core import loop as train
+from gan_jax.core import loop
 
 
 def test_validate_names_the_field(tiny_config):
   tiny_config.eval_metrics = ('fid', 'is')
-  with pytest.raises(config_lib.ConfigError, match=r"eval_metrics: unknown \['is'\]"):
+  with pytest.raises(errors.ConfigError, match=r"eval_metrics: unknown \['is'\]"):
     evaluation.validate(tiny_config)
   tiny_config.eval_metrics = ('digits',)
   tiny_config.data.source = 'folder:/data'
-  with pytest.raises(config_lib.ConfigError, match='scores digits only'):
+  with pytest.raises(errors.ConfigError, match='scores digits only'):
     evaluation.validate(tiny_config)
   tiny_config.data.source = 'digits'
   tiny_config.eval_num_samples = 1
-  with pytest.raises(config_lib.ConfigError, match='eval_num_samples'):
+  with pytest.raises(errors.ConfigError, match='eval_num_samples'):
     evaluation.validate(tiny_config)
 
 
@@ -35,20 +32,20 @@ def test_inception_metrics_without_weights_are_skipped_with_one_message(
     tiny_config, tmp_path, monkeypatch, caplog):
   monkeypatch.delenv(evaluation.WEIGHTS_ENV, raising=False)
   tiny_config.eval_metrics = ('fid', 'kid')
-  source = input_pipeline.make_source('digits', 32, 1)
+  source = sources.make_source('digits', 32, 1)
   evaluator = evaluation.Evaluator(tiny_config, source, str(tmp_path))
   assert evaluator.active == ()
   assert set(evaluator.skipped) == {'fid', 'kid'}
   assert evaluation.WEIGHTS_ENV in evaluator.skipped['fid']
   assert sum('Skipping fid/kid' in r.message for r in caplog.records) == 1
-  assert evaluator.evaluate(None, None, None) == {}
+  assert evaluator.evaluate(None) == {}
 
 
 def test_bad_weights_file_is_a_config_error(tiny_config, tmp_path):
   tiny_config.eval_metrics = ('fid',)
   tiny_config.eval_inception_weights = str(tmp_path / 'missing.npz')
-  source = input_pipeline.make_source('digits', 32, 1)
-  with pytest.raises(config_lib.ConfigError,
+  source = sources.make_source('digits', 32, 1)
+  with pytest.raises(errors.ConfigError,
                      match='eval_inception_weights.*missing.npz'):
     evaluation.Evaluator(tiny_config, source, str(tmp_path))
 
@@ -67,7 +64,7 @@ def run_with_eval(tmp_path_factory, digits_classifier_cache):
   config.eval_batch_size = 16
   workdir = str(tmp_path_factory.mktemp('run'))
   digits_classifier_cache[1](os.path.join(workdir, 'eval'))
-  summary = train.train_and_evaluate(config, workdir)
+  summary = loop.train(config, workdir)
   return config, workdir, summary
 
 
@@ -106,14 +103,14 @@ def test_inception_metrics_with_weights(run_with_eval,
   config.eval_inception_weights = synthetic_inception_weights
   config.eval_num_samples = 8
   config.eval_batch_size = 2  # test_inception's batch: one shared compile
-  trained = train.restore_generator(config, workdir)
-  source = input_pipeline.make_source('digits', 32, 1)
+  family, state, _ = loop.restore_trained(config, workdir)
+  source = sources.make_source('digits', 32, 1)
   evaluator = evaluation.Evaluator(config, source, os.path.join(workdir, 'e2'))
-  sample = sampling.make_sampler(trained.generator, True)
-  results = evaluator.evaluate(sample, trained.g_params, trained.g_batch_stats)
+  sample = lambda key, num, size: family.eval_batches(state, key, num, size)
+  results = evaluator.evaluate(sample)
   assert results['fid'] > 0 and np.isfinite(results['kid'])
   assert 0 <= results['precision'] <= 1 and 0 <= results['recall'] <= 1
-  again = evaluator.evaluate(sample, trained.g_params, trained.g_batch_stats)
+  again = evaluator.evaluate(sample)
   assert again == results  # the eval stream's noise is fixed
 
 
@@ -123,7 +120,7 @@ def test_mode_eval_with_every_metric_skipped_is_one_error(run_with_eval,
   config = config.copy_and_resolve_references()
   config.eval_metrics = ('fid', 'kid')
   monkeypatch.delenv(evaluation.WEIGHTS_ENV, raising=False)
-  with pytest.raises(config_lib.ConfigError,
+  with pytest.raises(errors.ConfigError,
                      match='every metric of config.eval_metrics was skipped: '
                      'fid/kid: no FID Inception weights'):
     evaluation.evaluate_checkpoint(config, workdir)

@@ -28,7 +28,7 @@ def test_cli_smoke_run(tmp_path):
 
 def test_cli_bad_value_is_one_clear_error(tmp_path):
   result = _run('--config=configs/dcgan.py', f'--workdir={tmp_path}',
-                '--config.loss=hinge')
+                '--config.loss=hing')
   assert result.returncode != 0
   assert "gan_jax: error: config.loss must be one of" in result.stderr
   assert 'Traceback' not in result.stderr
@@ -50,7 +50,7 @@ def test_cli_unknown_preset_and_missing_workdir():
   assert result.returncode != 0 and '--workdir' in result.stderr
 
 
-def test_cli_modes_need_a_checkpoint_and_a_dcgan_config(tmp_path):
+def test_cli_modes_need_a_checkpoint_and_a_family_that_has_them(tmp_path):
   result = _run('--config=configs/dcgan.py', f'--workdir={tmp_path}/none',
                 '--mode=generate')
   assert result.returncode != 0 and 'Traceback' not in result.stderr
@@ -59,4 +59,10 @@ def test_cli_modes_need_a_checkpoint_and_a_dcgan_config(tmp_path):
   result = _run('--config=configs/toy_1d.py', f'--workdir={tmp_path}',
                 '--mode=eval')
   assert result.returncode != 0 and 'Traceback' not in result.stderr
-  assert '--mode=eval needs a DCGAN config' in result.stderr
+  assert 'gan_jax: error: --mode=eval: the toy toy_1d only trains' in (
+      result.stderr)
+  result = _run('--config=configs/dcgan.py', f'--workdir={tmp_path}',
+                '--mode=translate')
+  assert result.returncode != 0 and 'Traceback' not in result.stderr
+  assert ("--mode=translate: config.family 'dcgan' has the modes ('train', "
+          "'eval', 'generate', 'interpolate')") in result.stderr

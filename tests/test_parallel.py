@@ -27,19 +27,20 @@ _EIGHT_DEVICES = textwrap.dedent('''
     sys.path.insert(0, 'configs')
     import dcgan
     from gan_jax.core import parallel
-    from gan_jax.core import loop as train
+    from gan_jax.core import loop
 
     def run(mode, num_devices, batch_size=16):
       config = dcgan.get_config()
       config.batch_size, config.model.base_width = batch_size, 4
       config.model.z_dim, config.parallel = 8, mode
-      training = train.build_training(config, (32, 32, 1), 10,
+      training = loop.build_training(config, 10,
                                       devices=jax.devices()[:num_devices])
       state = training.init(jax.random.PRNGKey(0))
       rng = np.random.default_rng(0)
       for _ in range(3):
         batch = rng.integers(0, 256, (1, batch_size, 32, 32, 1), np.uint8)
-        state, metrics = training.train_step(state, training.put_batch(batch))
+        state, metrics = training.train_step(
+            state, training.put_batch({'image': batch}))
       return jax.device_get(state)
 
     def max_diff(a, b):

@@ -16,11 +16,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from gan_jax.core import checkpoints
-
-from gan_jax.core import config as config_lib
-
-from gan_jax.core import loop as train
+from gan_jax.core import checkpoints, errors, loop, signals
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 40
@@ -126,8 +122,8 @@ def test_sigint_stops_the_same_way(tmp_path, env):
 
 def test_same_config_and_seed_give_the_same_summary(tiny_config, tmp_path):
   tiny_config.num_train_steps = 4
-  first = train.train_and_evaluate(tiny_config, str(tmp_path / 'a'))
-  second = train.train_and_evaluate(tiny_config, str(tmp_path / 'b'))
+  first = loop.train(tiny_config, str(tmp_path / 'a'))
+  second = loop.train(tiny_config, str(tmp_path / 'b'))
   for key in ('g_param_norm', 'd_param_norm', 'd_loss', 'g_loss'):
     assert first[key] == second[key], key
 
@@ -135,26 +131,26 @@ def test_same_config_and_seed_give_the_same_summary(tiny_config, tmp_path):
 def test_torn_save_leaves_the_previous_checkpoint_restorable(tiny_config,
                                                              tmp_path):
   tiny_config.num_train_steps = 4
-  train.train_and_evaluate(tiny_config, str(tmp_path))
+  loop.train(tiny_config, str(tmp_path))
   # What a crash in the middle of saving step 6 leaves behind.
   torn = tmp_path / 'checkpoints' / '6.orbax-checkpoint-tmp-1795000000'
   (torn / 'default').mkdir(parents=True)
   (torn / 'default' / 'half_written').write_bytes(b'\x00' * 100)
   tiny_config.num_train_steps = 8
-  summary = train.train_and_evaluate(tiny_config, str(tmp_path))
+  summary = loop.train(tiny_config, str(tmp_path))
   assert summary['resumed_from_step'] == 4 and summary['step'] == 8
 
 
 def test_divergence_stops_keeps_the_last_good_checkpoint(tiny_config,
                                                          tmp_path):
   tiny_config.num_train_steps = 4
-  train.train_and_evaluate(tiny_config, str(tmp_path))
+  loop.train(tiny_config, str(tmp_path))
   tiny_config.num_train_steps = 12
   tiny_config.log_every_steps = 5
   tiny_config.optimizer.lr = 1e30  # NaN within a step or two
-  with pytest.raises(train.StopRun, match=r'diverged at step (5|6): \w+_loss '
+  with pytest.raises(signals.StopRun, match=r'diverged at step (5|6): \w+_loss '
                      r'is nan; the last checkpoint is step 4'):
-    train.train_and_evaluate(tiny_config, str(tmp_path))
+    loop.train(tiny_config, str(tmp_path))
   with open(tmp_path / 'summary.json') as f:
     summary = json.load(f)
   assert summary['status'] == 'diverged'
@@ -167,10 +163,10 @@ def test_divergence_stops_keeps_the_last_good_checkpoint(tiny_config,
 def test_checkpoint_of_another_model_config_names_the_shapes(tiny_config,
                                                              tmp_path):
   tiny_config.num_train_steps = 2
-  train.train_and_evaluate(tiny_config, str(tmp_path))
+  loop.train(tiny_config, str(tmp_path))
   tiny_config.model.base_width = 8
   with pytest.raises(checkpoints.CheckpointError) as error:
-    train.train_and_evaluate(tiny_config, str(tmp_path))
+    loop.train(tiny_config, str(tmp_path))
   message = str(error.value)
   assert 'written by a different model config' in message
   assert ('g_params/ConvTranspose_0/kernel: checkpoint (4, 4, 16, 8) float32, '
@@ -179,9 +175,9 @@ def test_checkpoint_of_another_model_config_names_the_shapes(tiny_config,
 
 def test_workdir_that_is_not_writable(tiny_config, tmp_path):
   (tmp_path / 'a_file').write_text('x')
-  with pytest.raises(config_lib.ConfigError,
+  with pytest.raises(errors.ConfigError,
                      match='--workdir .*a_file/run is not a writable'):
-    train.train_and_evaluate(tiny_config, str(tmp_path / 'a_file' / 'run'))
+    loop.train(tiny_config, str(tmp_path / 'a_file' / 'run'))
 
 
 def test_full_disk_during_save_is_one_error_and_keeps_the_previous(
@@ -197,10 +193,10 @@ def test_full_disk_during_save_is_one_error_and_keeps_the_previous(
   with pytest.raises(checkpoints.CheckpointError,
                      match=r'saving the checkpoint of step 4 .* No space left '
                      r'on device\); the previous checkpoint, step 2, is intact'):
-    train.train_and_evaluate(tiny_config, str(tmp_path))
+    loop.train(tiny_config, str(tmp_path))
   monkeypatch.undo()
   tiny_config.num_train_steps = 4
-  summary = train.train_and_evaluate(tiny_config, str(tmp_path))
+  summary = loop.train(tiny_config, str(tmp_path))
   assert summary['resumed_from_step'] == 2 and summary['step'] == 4
 
 
@@ -232,12 +228,12 @@ def test_really_full_disk_is_one_error_and_the_run_resumes(tiny_config,
                                                            small_disk):
   workdir = str(small_disk / 'run')
   tiny_config.num_train_steps = 2
-  train.train_and_evaluate(tiny_config, workdir)
+  loop.train(tiny_config, workdir)
   _fill(small_disk)
   tiny_config.num_train_steps = 4
-  with pytest.raises((train.StopRun, checkpoints.CheckpointError),
+  with pytest.raises((signals.StopRun, checkpoints.CheckpointError),
                      match='No space left on device'):
-    train.train_and_evaluate(tiny_config, workdir)
+    loop.train(tiny_config, workdir)
   os.remove(small_disk / 'filler')
-  summary = train.train_and_evaluate(tiny_config, workdir)
+  summary = loop.train(tiny_config, workdir)
   assert summary['resumed_from_step'] == 2 and summary['step'] == 4

@@ -8,31 +8,30 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from gan_jax.core import checkpoints
-
+from gan_jax import main as cli
+from gan_jax.core import checkpoints, loop
 from gan_jax.families.dcgan import sampling
-
-from gan_jax.core import loop as train
+from gan_jax.nn import latent
 
 
 def test_slerp_endpoints_norm_and_parallel_limit():
   a = jnp.array([[3.0, 0.0, 0.0]])
   b = jnp.array([[0.0, 3.0, 0.0]])
-  np.testing.assert_allclose(sampling.slerp(a, b, 0.0), a, atol=1e-6)
-  np.testing.assert_allclose(sampling.slerp(a, b, 1.0), b, atol=1e-6)
+  np.testing.assert_allclose(latent.slerp(a, b, 0.0), a, atol=1e-6)
+  np.testing.assert_allclose(latent.slerp(a, b, 1.0), b, atol=1e-6)
   # Equal norms, 90 degrees apart: every point stays on the sphere.
   for t in (0.25, 0.5, 0.8):
-    assert float(jnp.linalg.norm(sampling.slerp(a, b, t))) == pytest.approx(3.0)
+    assert float(jnp.linalg.norm(latent.slerp(a, b, t))) == pytest.approx(3.0)
   # Parallel endpoints: the straight line, not NaN.
-  np.testing.assert_allclose(sampling.slerp(a, 2 * a, 0.5), 1.5 * a, rtol=1e-6)
+  np.testing.assert_allclose(latent.slerp(a, 2 * a, 0.5), 1.5 * a, rtol=1e-6)
 
 
 @pytest.mark.parametrize('distribution', ['uniform', 'normal'])
 def test_latent_walks(distribution):
   key = jax.random.PRNGKey(0)
-  z = sampling.latent_walks(key, 3, 5, 8, distribution).reshape(3, 5, 8)
+  z = latent.latent_walks(key, 3, 5, 8, distribution).reshape(3, 5, 8)
   np.testing.assert_array_equal(
-      z, sampling.latent_walks(key, 3, 5, 8, distribution).reshape(3, 5, 8))
+      z, latent.latent_walks(key, 3, 5, 8, distribution).reshape(3, 5, 8))
   ends = np.asarray(z[:, [0, -1]])
   assert not np.allclose(ends[:, 0], ends[:, 1])
   if distribution == 'uniform':  # linear: equal steps, inside the cube
@@ -56,14 +55,14 @@ def trained_run(tmp_path_factory):
   config.generate_num_images, config.generate_npz = 20, True
   config.interpolate_num_walks, config.interpolate_num_steps = 3, 4
   workdir = str(tmp_path_factory.mktemp('run'))
-  train.train_and_evaluate(config, workdir)
+  loop.train(config, workdir)
   return config, workdir
 
 
 def test_generate_writes_a_deterministic_dataset(trained_run, tmp_path):
   config, workdir = trained_run
-  first = sampling.generate(config, workdir, str(tmp_path / 'a'))
-  second = sampling.generate(config, workdir, str(tmp_path / 'b'))
+  first = cli.run_mode(config, workdir, 'generate', str(tmp_path / 'a'))
+  second = cli.run_mode(config, workdir, 'generate', str(tmp_path / 'b'))
   pngs = sorted(f for f in os.listdir(first) if f.endswith('.png'))
   assert len(pngs) == 20 and pngs[0] == '000000.png'
   with Image.open(os.path.join(first, pngs[-1])) as image:
@@ -81,8 +80,8 @@ def test_generate_writes_a_deterministic_dataset(trained_run, tmp_path):
 
 def test_interpolate_writes_one_row_per_walk(trained_run):
   config, workdir = trained_run
-  path = sampling.interpolate(config, workdir)
-  assert path.startswith(os.path.join(workdir, 'interpolation'))
+  path = cli.run_mode(config, workdir, 'interpolate', None)
+  assert path.startswith(os.path.join(workdir, 'interpolate'))
   with Image.open(path) as image:
     # 4 columns x 3 rows of 32x32 with 2-pixel padding.
     assert image.size == (4 * 34 + 2, 3 * 34 + 2)
@@ -90,5 +89,5 @@ def test_interpolate_writes_one_row_per_walk(trained_run):
 
 def test_no_checkpoint_is_one_clear_error(tiny_config, tmp_path):
   with pytest.raises(checkpoints.CheckpointError, match='no checkpoints in'):
-    sampling.generate(tiny_config, str(tmp_path / 'empty'))
+    cli.run_mode(tiny_config, str(tmp_path / 'empty'), 'generate', None)
   assert not (tmp_path / 'empty').exists()

@@ -6,26 +6,21 @@ import numpy as np
 import optax
 import pytest
 
-from gan_jax.core import config as config_lib
-
 from gan_jax import losses
-
-from gan_jax.families.dcgan import models
-
-from gan_jax.families.dcgan import step
-
-from gan_jax.core import state as train_state
+from gan_jax.core import errors, optim
+from gan_jax.families.dcgan import models, step
+from gan_jax.nn import latent
 
 Z_DIM, SIZE, BATCH = 8, 32, 16
 
 
 @pytest.fixture(scope='module')
 def parts():
-  opt = config_lib.optimizer_config(lr=2e-4)
+  opt = optim.optimizer_config(lr=2e-4)
   g = models.Generator(SIZE, 1, base_width=4)
   d = models.Discriminator(SIZE, base_width=4)
-  tx = train_state.make_optimizer(opt)
-  state = train_state.create_train_state(jax.random.PRNGKey(0), g, d, tx, tx,
+  tx = optim.make_optimizer(opt)
+  state = step.create_train_state(jax.random.PRNGKey(0), g, d, tx, tx,
                                          Z_DIM, (SIZE, SIZE, 1))
   train_step = jax.jit(step.make_train_step(
       g, d, tx, tx, loss='non_saturating', z_dim=Z_DIM,
@@ -43,18 +38,18 @@ def test_k_d_steps_per_g_step(parts):
   _, _, state, train_step, real = parts
   k = 3
   for _ in range(2):
-    state, metrics = train_step(state, jnp.stack([real] * k))
+    state, metrics = train_step(state, {'image': jnp.stack([real] * k)})
   assert int(state.step) == 2
-  assert _adam_count(state.d_opt_state) == 2 * k
-  assert _adam_count(state.g_opt_state) == 2
+  assert _adam_count(state.players['d'].opt_state) == 2 * k
+  assert _adam_count(state.players['g'].opt_state) == 2
   assert set(metrics) == {'d_loss', 'g_loss', 'd_real', 'd_fake'}
   assert all(np.isfinite(float(v)) for v in metrics.values())
 
 
 def test_d_steps_raise_discriminator_accuracy(parts):
   g, d, state, train_step, real = parts
-  z = train_state.sample_latent(jax.random.PRNGKey(7), BATCH, Z_DIM, 'uniform')
-  fake = g.apply({'params': state.g_params, 'batch_stats': state.g_batch_stats},
+  z = latent.sample_latent(jax.random.PRNGKey(7), BATCH, Z_DIM, 'uniform')
+  fake = g.apply({'params': state.players['g'].params, 'batch_stats': state.players['g'].batch_stats},
                  z, train=True, mutable=['batch_stats'])[0]
 
   @jax.jit
@@ -66,22 +61,23 @@ def test_d_steps_raise_discriminator_accuracy(parts):
     accuracy = (jnp.mean(real_logits > 0) + jnp.mean(fake_logits < 0)) / 2
     return accuracy, losses.discriminator_loss(real_logits, fake_logits)
 
-  acc_before, loss_before = accuracy_and_loss(state.d_params,
-                                              state.d_batch_stats)
-  new_state, _ = train_step(state, real[None])
-  _, loss_after_one = accuracy_and_loss(new_state.d_params,
-                                        new_state.d_batch_stats)
+  acc_before, loss_before = accuracy_and_loss(state.players['d'].params,
+                                              state.players['d'].batch_stats)
+  new_state, _ = train_step(state, {'image': real[None]})
+  _, loss_after_one = accuracy_and_loss(new_state.players['d'].params,
+                                        new_state.players['d'].batch_stats)
   assert float(loss_after_one) < float(loss_before)
   for _ in range(4):
-    new_state, _ = train_step(new_state, real[None])
-  acc_after, _ = accuracy_and_loss(new_state.d_params, new_state.d_batch_stats)
+    new_state, _ = train_step(new_state, {'image': real[None]})
+  acc_after, _ = accuracy_and_loss(new_state.players['d'].params,
+                                   new_state.players['d'].batch_stats)
   assert float(acc_after) > float(acc_before)
 
 
 def test_step_is_deterministic_and_consumes_the_key(parts):
   _, _, state, train_step, real = parts
-  a, _ = train_step(state, real[None])
-  b, _ = train_step(state, real[None])
+  a, _ = train_step(state, {'image': real[None]})
+  b, _ = train_step(state, {'image': real[None]})
   assert all(jax.tree.leaves(jax.tree.map(np.array_equal, a, b)))
   assert not np.array_equal(a.rng, state.rng)
 
@@ -94,7 +90,7 @@ def test_uint8_scaled_to_tanh_range():
 def test_unknown_loss_rejected(parts):
   g, d, _, _, _ = parts
   with pytest.raises(ValueError, match='loss'):
-    step.make_train_step(g, d, None, None, loss='hinge', z_dim=Z_DIM,
+    step.make_train_step(g, d, None, None, loss='bogus', z_dim=Z_DIM,
                          z_distribution='uniform')
 
 
@@ -108,46 +104,46 @@ def test_reuse_fake_and_r1_are_the_update_written_out(parts):
   """
   g, d, state, fresh_step, real = parts
   gamma = 10.0
-  tx = train_state.make_optimizer(config_lib.optimizer_config(lr=2e-4))
+  tx = optim.make_optimizer(optim.optimizer_config(lr=2e-4))
   new_state, metrics = jax.jit(step.make_train_step(
       g, d, tx, tx, loss='non_saturating', z_dim=Z_DIM,
       z_distribution='uniform', reuse_fake=True, r1_gamma=gamma))(
-          state, real[None])
+          state, {'image': real[None]})
 
   _, g_key, _ = jax.random.split(state.rng, 3)
-  z = train_state.sample_latent(g_key, BATCH, Z_DIM, 'uniform')
+  z = latent.sample_latent(g_key, BATCH, Z_DIM, 'uniform')
   run_g = lambda params: g.apply(
-      {'params': params, 'batch_stats': state.g_batch_stats}, z, train=True,
+      {'params': params, 'batch_stats': state.players['g'].batch_stats}, z, train=True,
       mutable=['batch_stats'])
   run_d = lambda params, stats, x: d.apply(
       {'params': params, 'batch_stats': stats}, x, train=True,
       mutable=['batch_stats'])
-  fake, g_vars = run_g(state.g_params)
+  fake, g_vars = run_g(state.players['g'].params)
   real_images = step.to_model_range(real)
 
   @jax.jit
   def reference(d_params, g_params):
     def d_objective(params):
       real_grads = jax.grad(lambda x: jnp.sum(
-          run_d(params, state.d_batch_stats, x)[0]))(real_images)
+          run_d(params, state.players['d'].batch_stats, x)[0]))(real_images)
       penalty = jnp.sum(real_grads ** 2) / BATCH
-      real_logits, d_vars = run_d(params, state.d_batch_stats, real_images)
+      real_logits, d_vars = run_d(params, state.players['d'].batch_stats, real_images)
       fake_logits, d_vars = run_d(params, d_vars['batch_stats'], fake)
       game = losses.discriminator_loss(real_logits, fake_logits)
       return game + gamma / 2 * penalty, (game, penalty, d_vars)
 
     (_, (game, penalty, d_vars)), d_grads = jax.value_and_grad(
         d_objective, has_aux=True)(d_params)
-    d_updates, d_opt = tx.update(d_grads, state.d_opt_state, d_params)
+    d_updates, d_opt = tx.update(d_grads, state.players['d'].opt_state, d_params)
     new_d_params = optax.apply_updates(d_params, d_updates)
     g_grads = jax.grad(lambda p: losses.generator_loss(
         run_d(new_d_params, d_vars['batch_stats'], run_g(p)[0])[0],
         'non_saturating'))(g_params)
-    _, g_opt = tx.update(g_grads, state.g_opt_state, g_params)
+    _, g_opt = tx.update(g_grads, state.players['g'].opt_state, g_params)
     return game, penalty, d_opt, g_opt
 
-  game, penalty, want_d_opt, want_g_opt = reference(state.d_params,
-                                                    state.g_params)
+  game, penalty, want_d_opt, want_g_opt = reference(state.players['d'].params,
+                                                    state.players['g'].params)
 
   def assert_close(got, want):
     scale = max(float(jnp.max(jnp.abs(w))) for w in jax.tree.leaves(want))
@@ -157,15 +153,15 @@ def test_reuse_fake_and_r1_are_the_update_written_out(parts):
   np.testing.assert_allclose(metrics['d_loss'], game, rtol=1e-5)
   np.testing.assert_allclose(metrics['r1_penalty'], penalty, rtol=1e-4)
   assert float(penalty) > 0
-  assert_close(new_state.d_opt_state[0].mu, want_d_opt[0].mu)
-  assert_close(new_state.g_opt_state[0].mu, want_g_opt[0].mu)
-  assert_close(new_state.g_batch_stats, g_vars['batch_stats'])
+  assert_close(new_state.players['d'].opt_state[0].mu, want_d_opt[0].mu)
+  assert_close(new_state.players['g'].opt_state[0].mu, want_g_opt[0].mu)
+  assert_close(new_state.players['g'].batch_stats, g_vars['batch_stats'])
   # Algorithm 1's fresh noise for G is a different update.
-  fresh_state, fresh_metrics = fresh_step(state, real[None])
+  fresh_state, fresh_metrics = fresh_step(state, {'image': real[None]})
   assert 'r1_penalty' not in fresh_metrics
   assert not np.allclose(
-      jax.tree.leaves(fresh_state.g_opt_state[0].mu)[0],
-      jax.tree.leaves(new_state.g_opt_state[0].mu)[0])
+      jax.tree.leaves(fresh_state.players['g'].opt_state[0].mu)[0],
+      jax.tree.leaves(new_state.players['g'].opt_state[0].mu)[0])
 
 
 def test_simultaneous_update_judges_g_by_the_d_before_the_step(parts):
@@ -173,26 +169,26 @@ def test_simultaneous_update_judges_g_by_the_d_before_the_step(parts):
   g, d, state, _, real = parts
 
   def one_step(simultaneous, d_lr):
-    g_tx = train_state.make_optimizer(config_lib.optimizer_config(lr=2e-4))
-    d_tx = train_state.make_optimizer(config_lib.optimizer_config(lr=d_lr))
+    g_tx = optim.make_optimizer(optim.optimizer_config(lr=2e-4))
+    d_tx = optim.make_optimizer(optim.optimizer_config(lr=d_lr))
     return jax.jit(step.make_train_step(
         g, d, g_tx, d_tx, loss='non_saturating', z_dim=Z_DIM,
         z_distribution='uniform', reuse_fake=True,
-        simultaneous=simultaneous))(state, real[None])[0]
+        simultaneous=simultaneous))(state, {'image': real[None]})[0]
 
   simultaneous = one_step(True, 1e-2)
   alternating = one_step(False, 1e-2)
   d_still = one_step(False, 0.0)  # alternating against a D that did not move
   # Both orders move D alike; only simultaneous G ignores where D went.
-  jax.tree.map(np.testing.assert_array_equal, simultaneous.d_params,
-               alternating.d_params)
+  jax.tree.map(np.testing.assert_array_equal, simultaneous.players['d'].params,
+               alternating.players['d'].params)
   jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-6,
                                  atol=1e-9),
-               simultaneous.g_params, d_still.g_params)
+               simultaneous.players['g'].params, d_still.players['g'].params)
   assert not np.allclose(
-      jax.tree.leaves(simultaneous.g_opt_state[0].mu)[0],
-      jax.tree.leaves(alternating.g_opt_state[0].mu)[0])
+      jax.tree.leaves(simultaneous.players['g'].opt_state[0].mu)[0],
+      jax.tree.leaves(alternating.players['g'].opt_state[0].mu)[0])
   with pytest.raises(ValueError, match='k = 1 D step, got 2'):
     step.make_train_step(g, d, None, None, loss='non_saturating', z_dim=Z_DIM,
                          z_distribution='uniform', simultaneous=True)(
-                             state, jnp.stack([real, real]))
+                             state, {'image': jnp.stack([real, real])})

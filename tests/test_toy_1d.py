@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import toy_1d as toy_configs  # configs/toy_1d.py
-from gan_jax.core import config as config_lib
+from gan_jax.core import errors
 from gan_jax.toy import mlp, toy_1d
 
 
@@ -70,14 +70,14 @@ def test_mixture_samples_and_density():
 def test_bad_mixture_named():
   config = toy_configs.get_config()
   config.data.stds = (0.5, 0.2)
-  with pytest.raises(config_lib.ConfigError, match='data.means, data.stds'):
+  with pytest.raises(errors.ConfigError, match='data.means, data.stds'):
     toy_1d.Mixture1D.from_config(config.data)
 
 
 def test_bad_activation_named():
   config = toy_configs.get_config()
   config.model.d_activation = 'swish'
-  with pytest.raises(config_lib.ConfigError, match='config.model.d_activation'):
+  with pytest.raises(errors.ConfigError, match='config.model.d_activation'):
     toy_1d.build_players(config)
 
 

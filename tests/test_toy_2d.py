@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import toy_2d as toy_2d_configs  # configs/toy_2d.py
-from gan_jax.core import config as config_lib
+from gan_jax.core import errors
 from gan_jax.toy import mlp, toy_2d
 
 
@@ -121,23 +121,23 @@ def test_one_method_summary_has_the_required_fields(tiny_config, tmp_path):
 
 def test_bad_method_and_mixture(tiny_config, tmp_path):
   tiny_config.method = 'wgan'
-  with pytest.raises(config_lib.ConfigError, match='config.method'):
+  with pytest.raises(errors.ConfigError, match='config.method'):
     toy_2d.run(tiny_config, str(tmp_path))
   tiny_config.method = 'gan'
   tiny_config.data.mixture = 'spiral'
-  with pytest.raises(config_lib.ConfigError, match='config.data.mixture'):
+  with pytest.raises(errors.ConfigError, match='config.data.mixture'):
     toy_2d.run(tiny_config, str(tmp_path))
 
 
 def test_method_lists():
   assert toy_2d.parse_methods('all') == list(toy_2d.METHODS)
   assert toy_2d.parse_methods('pacgan4, gan') == ['pacgan4', 'gan']  # order kept
-  with pytest.raises(config_lib.ConfigError, match="list of them, or 'all'; "
+  with pytest.raises(errors.ConfigError, match="list of them, or 'all'; "
                      "got 'gan,wgan'"):
     toy_2d.parse_methods('gan,wgan')
-  with pytest.raises(config_lib.ConfigError, match='got '):
+  with pytest.raises(errors.ConfigError, match='got '):
     toy_2d.parse_methods('gan,')
-  with pytest.raises(config_lib.ConfigError, match='names a method twice'):
+  with pytest.raises(errors.ConfigError, match='names a method twice'):
     toy_2d.parse_methods('gan,pacgan2,gan')
 
 
@@ -150,22 +150,22 @@ def test_recipe_settings_replace_the_config_and_bad_fields_are_named(
     assert (config[section] if section else config)[name] == value
   assert tiny_config.optimizer.b1 == 0.8  # the caller's config is untouched
   tiny_config.model.g_activation = 'swish'
-  with pytest.raises(config_lib.ConfigError, match='model.g_activation'):
+  with pytest.raises(errors.ConfigError, match='model.g_activation'):
     toy_2d.method_config(tiny_config, 'recipe')
   tiny_config.model.g_activation = 'relu'
   tiny_config.r1_gamma = -0.1
-  with pytest.raises(config_lib.ConfigError, match='r1_gamma'):
+  with pytest.raises(errors.ConfigError, match='r1_gamma'):
     toy_2d.method_config(tiny_config, 'gan')
   tiny_config.r1_gamma = 0.0
   tiny_config.g_ema_decay = 1.0
-  with pytest.raises(config_lib.ConfigError, match='g_ema_decay'):
+  with pytest.raises(errors.ConfigError, match='g_ema_decay'):
     toy_2d.method_config(tiny_config, 'gan')
   tiny_config.g_ema_decay = 0.0
   tiny_config.d_steps = 0
-  with pytest.raises(config_lib.ConfigError, match='d_steps'):
+  with pytest.raises(errors.ConfigError, match='d_steps'):
     toy_2d.method_config(tiny_config, 'gan')
   tiny_config.d_steps, tiny_config.simultaneous_updates = 2, True
-  with pytest.raises(config_lib.ConfigError, match='simultaneous_updates '
+  with pytest.raises(errors.ConfigError, match='simultaneous_updates '
                      'takes config.d_steps = 1, got 2'):
     toy_2d.method_config(tiny_config, 'gan')
 
@@ -194,12 +194,12 @@ def test_batch_phases_and_their_bad_values(tiny_config):
   tiny_config.late_batch_steps = 30
   assert toy_2d.batch_phases(tiny_config) == [(30, 80)]
   tiny_config.late_batch_steps = 31
-  with pytest.raises(config_lib.ConfigError,
+  with pytest.raises(errors.ConfigError,
                      match=r'late_batch_steps must be .* got 31'):
     toy_2d.method_config(tiny_config, 'gan')
   tiny_config.late_batch_steps = 10
   tiny_config.late_batch_size = -1
-  with pytest.raises(config_lib.ConfigError,
+  with pytest.raises(errors.ConfigError,
                      match='late_batch_size must be non-negative, got -1'):
     toy_2d.method_config(tiny_config, 'gan')
 
@@ -264,13 +264,13 @@ def test_a_workdir_resumes_only_its_own_settings(tiny_config, tmp_path):
   tiny_config.eval_every = 5
   toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(), str(tmp_path))
   tiny_config.optimizer.lr = 1e-3
-  with pytest.raises(config_lib.ConfigError,
+  with pytest.raises(errors.ConfigError,
                      match=r"config.json holds a run of other settings "
                      r"\(optimizer: saved .*'lr': 0.0001.* now .*'lr': 0.001"):
     toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(), str(tmp_path))
   tiny_config.optimizer.lr = 1e-4
   tiny_config.eval_every = -1
-  with pytest.raises(config_lib.ConfigError, match='eval_every must be '
+  with pytest.raises(errors.ConfigError, match='eval_every must be '
                      'non-negative, got -1'):
     toy_2d.run(tiny_config, str(tmp_path))
 

@@ -6,25 +6,12 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax.core import checkpoints
-
-from gan_jax.core import config as config_lib
-
-from gan_jax.core import loop as train
-
-from gan_jax.core import state as train_state
+from gan_jax.core import checkpoints, errors, loop, optim, signals
 
 
 def _final_state(config, workdir):
   """The state saved in workdir's latest checkpoint."""
-  generator, discriminator = train.build_models(config)
-  tx = train_state.make_optimizer(config.optimizer)
-  template = train_state.create_train_state(
-      jax.random.PRNGKey(99), generator, discriminator, tx, tx,
-      config.model.z_dim, (config.image_size, config.image_size,
-                           config.channels))
-  state, _ = checkpoints.restore_latest(
-      checkpoints.make_manager(workdir, 3), template)
+  _, state, _ = loop.restore_trained(config, workdir)
   return state
 
 
@@ -44,16 +31,16 @@ def resumed_and_straight(tmp_path_factory):
   straight_dir = str(tmp_path_factory.mktemp('straight'))
   resumed_dir = str(tmp_path_factory.mktemp('resumed'))
   config.num_epochs = 2
-  straight = train.train_and_evaluate(config, straight_dir)
+  straight = loop.train(config, straight_dir)
   config.num_epochs = 1
-  first_half = train.train_and_evaluate(config, resumed_dir)
+  first_half = loop.train(config, resumed_dir)
   config.num_epochs = 2
   handler, root = _Capture(), logging.getLogger()
   level = root.level
   root.addHandler(handler)
   root.setLevel(logging.INFO)
   try:
-    resumed = train.train_and_evaluate(config, resumed_dir)
+    resumed = loop.train(config, resumed_dir)
   finally:
     root.removeHandler(handler)
     root.setLevel(level)
@@ -104,14 +91,14 @@ def test_outputs(resumed_and_straight):
 
 def test_running_again_when_done_trains_nothing(resumed_and_straight, tmp_path):
   run = resumed_and_straight
-  again = train.train_and_evaluate(run['config'], run['resumed_dir'])
+  again = loop.train(run['config'], run['resumed_dir'])
   assert again['step'] == 28 and again['images_per_s'] is None
 
 
 def test_bad_config_named_before_any_work(tiny_config, tmp_path):
   tiny_config.d_steps = 0
-  with pytest.raises(config_lib.ConfigError, match='config.d_steps'):
-    train.train_and_evaluate(tiny_config, str(tmp_path))
+  with pytest.raises(errors.ConfigError, match='config.d_steps'):
+    loop.train(tiny_config, str(tmp_path))
   assert not os.listdir(tmp_path)
 
 
@@ -121,6 +108,6 @@ def test_trains_on_a_mocked_tfds_dataset(tiny_config, tmp_path):
   tiny_config.num_train_steps = 2
   with tfds.testing.mock_data(num_examples=40,
                               policy=tfds.testing.MockPolicy.USE_CODE):
-    summary = train.train_and_evaluate(tiny_config, str(tmp_path))
+    summary = loop.train(tiny_config, str(tmp_path))
   assert (summary['status'], summary['step']) == ('completed', 2)
   assert np.isfinite(summary['g_loss'])

@@ -1,4 +1,4 @@
-"""Orbax checkpoints of the whole GANState in ``workdir/checkpoints``.
+"""Orbax checkpoints of the whole TrainState in ``workdir/checkpoints``.
 
 Crash safety is orbax's: a step is written into a temporary directory and
 renamed into place only when complete (on file systems without atomic rename,
@@ -15,8 +15,10 @@ import os
 import jax
 import orbax.checkpoint as ocp
 
+from gan_jax.core import errors
 
-class CheckpointError(ValueError):
+
+class CheckpointError(errors.UserError, ValueError):
   """A checkpoint that cannot be used or written; the message names the path."""
 
 
@@ -79,6 +81,12 @@ def check_compatible(manager: ocp.CheckpointManager, step: int,
            jax.tree_util.tree_flatten_with_path(metadata)[0]}
   wanted = {_path_name(p): leaf for p, leaf in
             jax.tree_util.tree_flatten_with_path(abstract_state)[0]}
+  if any(name.startswith('g_params/') for name in saved):
+    raise CheckpointError(
+        f'the checkpoint at step {step} in {manager.directory} has the layout '
+        'of gan_jax before per-player state (g_params, d_params, ...; now '
+        'players/g/params, ...): train in a new --workdir, or use that run '
+        'with the commit that wrote it')
   problems = [f'{name}: missing in the checkpoint' for name in wanted
               if name not in saved]
   problems += [f'{name}: in the checkpoint only' for name in saved
@@ -89,12 +97,11 @@ def check_compatible(manager: ocp.CheckpointManager, step: int,
       for name, leaf in wanted.items() if name in saved and (
           tuple(saved[name].shape) != tuple(leaf.shape)
           or saved[name].dtype != leaf.dtype)]
-  # G's then D's kernels first: their shapes are what a user recognises in
-  # a config (optimizer moments repeat them).
+  # The players' kernels first, player by player: their shapes are what a
+  # user recognises in a config (optimizer moments repeat them).
   def order(problem: str):
     name = problem.split(':')[0]
-    return ('_params/' not in name, not name.endswith('kernel'),
-            name.startswith('d_'), name)
+    return ('/params/' not in name, not name.endswith('kernel'), name)
   problems.sort(key=order)
   if problems:
     raise CheckpointError(

@@ -1,156 +1,132 @@
-"""The DCGAN training loop: data -> compiled min-max step -> logs, grids, checkpoints.
+"""The one training loop: data -> a family's compiled step -> logs, grids,
+evaluations, checkpoints.
 
-Everything with side effects (files, logs) lives here, on process 0; the
-update itself is the pure ``step.make_train_step``.
+It drives any ``families.base.Family`` and never touches a player by name.
+Everything with side effects (files, logs) lives here and in ``outputs``, on
+process 0; the update itself is the family's pure ``train_step``, mapped over
+the devices by ``parallel``.
 """
 
 from __future__ import annotations
 
-import contextlib
+import collections
 import dataclasses
-import functools
 import json
 import logging
-import math
 import os
-import signal
-import tempfile
-import threading
 import time
 from typing import Any, Callable, Iterator
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from tensorboardX import SummaryWriter
 
-from gan_jax.core import checkpoints
-
-from gan_jax.core import config as config_lib
-
+from gan_jax import families
+from gan_jax.core import checkpoints, errors, outputs, parallel, signals
+from gan_jax.core import state as state_lib
+from gan_jax.data import order
 from gan_jax.eval import evaluation
 
-from gan_jax.data import sources as input_pipeline
-from gan_jax.families.dcgan import models
-from gan_jax.core import parallel
-from gan_jax.families.dcgan import sampling
-from gan_jax.families.dcgan import step
-from gan_jax.core import state as train_state
-from gan_jax.core import visualize
-
-
-def build_models(config, axis_name: str | None = None
-                 ) -> tuple[models.Generator, models.Discriminator]:
-  """G and D; ``axis_name`` synchronises batch norm across mapped devices."""
-  dtype = jnp.dtype(config.model.dtype)
-  generator = models.Generator(
-      image_size=config.image_size, channels=config.channels,
-      base_width=config.model.base_width, init_stddev=config.model.init_stddev,
-      dtype=dtype, axis_name=axis_name, conv_impl=config.model.conv_impl)
-  discriminator = models.Discriminator(
-      image_size=config.image_size, base_width=config.model.base_width,
-      init_stddev=config.model.init_stddev, dtype=dtype, axis_name=axis_name,
-      conv_impl=config.model.conv_impl)
-  return generator, discriminator
+# Steps dispatched to the devices ahead of the last finished one. JAX runs
+# steps asynchronously; without a bound the loop ran a whole logging window
+# ahead, and a stop signal waited for all of it (99 s on a busy CPU, where a
+# preemptible VM gives 30). Two keep the devices fed while the host prepares
+# the next step, and a stop is honoured within two steps.
+STEPS_IN_FLIGHT = 2
 
 
 @dataclasses.dataclass(frozen=True)
 class Training:
   """The compiled pieces of a run."""
-  generator: models.Generator  # device-local batch norm: for sampling
+  family: Any  # built without a device axis: for sampling and evaluation
   init: Callable  # key -> state, replicated over the devices
   train_step: Callable  # (state, global batch) -> (state, metrics); donates
   put_batch: Callable  # this process's share of a batch -> the global batch
   num_devices: int
 
 
-def build_training(config, data_shape: tuple[int, int, int],
-                   total_steps: int, devices=None) -> Training:
-  """Compiles init and the data-parallel min-max step over ``devices`` (all)."""
+def build_training(config, total_steps: int, devices=None) -> Training:
+  """Compiles init and the data-parallel step over ``devices`` (all)."""
+  family_cls = families.get(config.family)
   data_parallel = parallel.DataParallel(config.parallel, config.batch_size,
                                         devices)
-  generator, discriminator = build_models(config, axis_name=parallel.AXIS)
-  g_tx, d_tx = train_state.make_optimizers(config.optimizer, total_steps,
-                                           config.d_steps)
-  init = jax.jit(functools.partial(
-      train_state.create_train_state, generator=generator,
-      discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
-      z_dim=config.model.z_dim, data_shape=data_shape),
-                 out_shardings=data_parallel.replicated)
-  train_step = data_parallel.compile_step(step.make_train_step(
-      generator, discriminator, g_tx, d_tx, loss=config.loss,
-      z_dim=config.model.z_dim, z_distribution=config.model.z_distribution,
-      reuse_fake=config.reuse_fake, r1_gamma=config.r1_gamma,
-      axis_name=parallel.AXIS))
-  return Training(generator=generator.clone(axis_name=None), init=init,
-                  train_step=train_step, put_batch=data_parallel.put_batch,
-                  num_devices=data_parallel.num_devices)
+  family = family_cls(config, total_steps, axis_name=parallel.AXIS)
+  decays = family.ema_decays
+
+  def train_step(state, batch):
+    state, metrics = family.train_step(state, batch)
+    return state_lib.update_averages(state, decays), metrics
+
+  return Training(
+      family=family_cls(config, total_steps),
+      init=jax.jit(family.init, out_shardings=data_parallel.replicated),
+      train_step=data_parallel.compile_step(train_step),
+      put_batch=data_parallel.put_batch,
+      num_devices=data_parallel.num_devices)
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainedGenerator:
-  """G and its variables from a run's latest checkpoint."""
-  generator: models.Generator
-  g_params: Any
-  g_batch_stats: Any
-  step: int
+def validate(config) -> None:
+  """The family's checks and the loop's, before any work."""
+  if 'experiment' in config:
+    raise errors.ConfigError(
+        'config.experiment was renamed config.family; write config.family = '
+        f'{config.experiment!r} in the config file')
+  family_cls = families.get(config.get('family', ''))
+  errors.positive_ints(config, 'batch_size', 'log_every_steps',
+                       'checkpoint_every_steps', 'checkpoint_max_to_keep',
+                       'num_epochs')
+  errors.require(isinstance(config.num_train_steps, int)
+                 and (config.num_train_steps == -1
+                      or config.num_train_steps > 0),
+                 'num_train_steps', 'must be -1 (from num_epochs) or positive',
+                 config.num_train_steps)
+  errors.one_of(config, 'parallel', parallel.MODES)
+  errors.require(all(isinstance(e, int) and e > 0
+                     for e in config.sample_epochs), 'sample_epochs',
+                 'must hold positive integers', config.sample_epochs)
+  family_cls.validate(config)
+  evaluation.validate(config)
 
 
-def restore_generator(config, workdir: str) -> TrainedGenerator:
-  """G of the latest checkpoint in ``workdir``, on this process's first device.
+def restore_trained(config, workdir: str):
+  """(family, state, step) of the latest checkpoint in ``workdir``, on this
+  process's first device.
 
-  The state's structure comes from ``jax.eval_shape`` of its initialiser, so
-  nothing is initialised or compiled for the discarded parts (D, optimizers).
+  The state's structure comes from ``jax.eval_shape`` of the family's init,
+  so nothing is initialised or compiled for what is then restored.
   """
-  config_lib.validate_dcgan(config)
-  generator, discriminator = build_models(config)
-  # The optimizer states' structure does not depend on the schedule's length.
-  g_tx, d_tx = train_state.make_optimizers(config.optimizer, 1, config.d_steps)
-  abstract = jax.eval_shape(functools.partial(
-      train_state.create_train_state, generator=generator,
-      discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
-      z_dim=config.model.z_dim,
-      data_shape=(config.image_size, config.image_size, config.channels)),
-                            jax.random.PRNGKey(0))
+  validate(config)
+  family = families.get(config.family)(config)
+  abstract = jax.eval_shape(family.init, jax.random.PRNGKey(0))
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   abstract = jax.tree.map(
       lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device),
       abstract)
-  state, step_ = checkpoints.restore_latest_for_inference(workdir, abstract)
-  return TrainedGenerator(generator, state.g_params, state.g_batch_stats,
-                          int(step_))
+  state, step = checkpoints.restore_latest_for_inference(workdir, abstract)
+  return family, state, int(step)
 
 
-def _local_copy(tree):
+def local_copy(tree):
   """A process-local copy of a replicated state (multi-host arrays are not
   fully addressable, so they cannot be fetched or used by local programs)."""
   return jax.tree.map(lambda x: x if x.is_fully_addressable
                       else x.addressable_data(0), tree)
 
 
-def _previous_eval_history(summary_path: str, start_step: int) -> list[dict]:
-  """A resumed run's evaluations so far, from the summary.json it wrote."""
-  if start_step == 0 or not os.path.exists(summary_path):
-    return []
-  with open(summary_path) as f:
-    history = json.load(f).get('eval_history') or []
-  return [entry for entry in history if entry['step'] <= start_step]
-
-
-def num_train_steps(config, num_examples: int) -> int:
+def num_train_steps(config, num_examples: int, batches_per_step: int) -> int:
   if config.num_train_steps > 0:
     return config.num_train_steps
-  per_epoch = input_pipeline.batches_per_epoch(num_examples, config.batch_size)
-  return -(-config.num_epochs * per_epoch // config.d_steps)  # ceil
+  per_epoch = order.batches_per_epoch(num_examples, config.batch_size)
+  return -(-config.num_epochs * per_epoch // batches_per_step)  # ceil
 
 
-def epoch_end_step(epoch: int, batches_per_epoch: int, d_steps: int) -> int:
+def epoch_end_step(epoch: int, batches_per_epoch: int,
+                   batches_per_step: int) -> int:
   """The step after which ``epoch`` epochs of real batches have been used."""
-  return -(-epoch * batches_per_epoch // d_steps)
+  return -(-epoch * batches_per_epoch // batches_per_step)
 
 
-def _prefetch_to_device(batches: Iterator[np.ndarray], put: Callable,
-                        size: int = 2) -> Iterator[jax.Array]:
+def _prefetch_to_device(batches: Iterator[dict], put: Callable,
+                        size: int = 2) -> Iterator[dict]:
   """Keeps ``size`` batches in flight to the devices (transfers are async)."""
   queue = []
   for batch in batches:
@@ -160,219 +136,80 @@ def _prefetch_to_device(batches: Iterator[np.ndarray], put: Callable,
   yield from queue
 
 
-class StopRun(RuntimeError):
-  """The run stopped before its last step (divergence, SIGTERM/SIGINT); the
-  message is one line for the user, summary.json has the details."""
-
-
-class _StopSignals:
-  """SIGTERM (a preemption notice) and SIGINT (Ctrl-C) ask the loop to stop
-  after the current step, save and exit; a second signal stops at once.
-
-  Only for single-process runs: on multi-host jobs JAX's preemption service
-  owns SIGTERM and ``manager.reached_preemption`` tells every process.
-  """
-  SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-  def __init__(self, enabled: bool):
-    self.enabled = enabled and (threading.current_thread()
-                                is threading.main_thread())
-    self.received: str | None = None
-    self._previous = {}
-
-  def _handle(self, signum, frame):  # pylint: disable=unused-argument
-    if self.received:
-      raise KeyboardInterrupt(f'second {signal.Signals(signum).name}')
-    self.received = signal.Signals(signum).name
-    logging.warning('%s received: stopping after this step, saving a '
-                    'checkpoint (send it again to stop at once)', self.received)
-
-  def __enter__(self) -> '_StopSignals':
-    if self.enabled:
-      for signum in self.SIGNALS:
-        self._previous[signum] = signal.signal(signum, self._handle)
-    return self
-
-  def __exit__(self, *exc) -> None:
-    for signum, handler in self._previous.items():
-      signal.signal(signum, handler)
-
-
-def _first_non_finite(host_metrics: list[dict], first_step: int
-                      ) -> tuple[int, str, float] | None:
-  """(step, metric, value) of the first non-finite metric, losses first."""
-  for offset, metrics in enumerate(host_metrics):
-    for name in sorted(metrics, key=lambda k: (not k.endswith('loss'), k)):
-      value = float(metrics[name])
-      if not math.isfinite(value):
-        return first_step + offset, name, value
-  return None
-
-
-def _check_workdir(workdir: str) -> None:
-  """A workdir that cannot hold checkpoints fails now, not at the first save."""
-  try:
-    os.makedirs(workdir, exist_ok=True)
-    with tempfile.TemporaryFile(dir=workdir):
-      pass
-  except OSError as e:
-    raise config_lib.ConfigError(
-        f'--workdir {workdir} is not a writable directory: '
-        f'{e.strerror or e}') from e
-
-
-def _format_duration(seconds: float) -> str:
-  minutes, seconds = divmod(int(seconds), 60)
-  hours, minutes = divmod(minutes, 60)
-  return f'{hours}h{minutes:02d}m{seconds:02d}s' if hours else (
-      f'{minutes}m{seconds:02d}s')
-
-
-class WorkdirWriteError(StopRun):
-  """A grid, log or summary could not be written (a full disk, a revoked
-  mount); checkpoints are orbax's and stay restorable."""
-
-
-@contextlib.contextmanager
-def _written(path: str):
-  """Turns an OSError while writing ``path`` into one WorkdirWriteError."""
-  try:
-    yield
-  except OSError as e:
-    raise WorkdirWriteError(
-        f'cannot write {path} ({e.strerror or e}); rerun the same command '
-        'once the workdir has space: the run resumes from its last complete '
-        'checkpoint') from e
-
-
-class _Outputs:
-  """Files and logs of a run; a no-op on processes other than 0."""
-
-  def __init__(self, workdir: str, enabled: bool):
-    self.enabled = enabled
-    self.samples_dir = os.path.join(workdir, 'samples')
-    self.summary_path = os.path.join(workdir, 'summary.json')
-    self.writer = None
-    if enabled:
-      os.makedirs(self.samples_dir, exist_ok=True)
-      self.writer = SummaryWriter(workdir)
-
-  def scalars(self, step_: int, scalars: dict[str, float]) -> None:
-    if self.enabled:
-      for name, value in scalars.items():
-        self.writer.add_scalar(name, value, step_)
-
-  def grid(self, step_: int, epoch: int, images: np.ndarray) -> str | None:
-    if not self.enabled:
-      return None
-    grid = visualize.image_grid(images)
-    path = os.path.join(self.samples_dir,
-                        f'step_{step_:07d}_epoch_{epoch:03d}.png')
-    with _written(path):
-      visualize.save_png(grid, path)
-    self.writer.add_image('samples', grid, step_, dataformats='HWC')
-    return path
-
-  def eval_results(self, step_: int, results: dict[str, float]) -> None:
-    if self.enabled:
-      for name, value in results.items():
-        self.writer.add_scalar(f'eval/{name}', value, step_)
-
-  def finish(self, summary: dict[str, Any]) -> None:
-    if not self.enabled:
-      return
-    frames = sorted(os.path.join(self.samples_dir, f)
-                    for f in os.listdir(self.samples_dir)
-                    if f.startswith('step_') and f.endswith('.png'))
-    gif = os.path.join(self.samples_dir, 'progress.gif')
-    if frames:
-      with _written(gif):
-        visualize.save_gif(frames, gif)
-    with _written(self.summary_path):
-      with open(self.summary_path, 'w') as f:
-        json.dump(summary, f, indent=2)
-    self.writer.close()
-
-
-def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
-  """Trains (or resumes training) and returns the run's summary."""
+def train(config, workdir: str) -> dict[str, Any]:
+  """Trains (or resumes training) ``config.family`` and returns the summary."""
   start_time = time.time()
-  config_lib.validate_dcgan(config)
-  evaluation.validate(config)
+  validate(config)
   if jax.process_index() == 0:
-    _check_workdir(workdir)
-  source = input_pipeline.make_source(config.data.source, config.image_size,
-                                      config.channels, config.data.tfds_dir)
-  per_epoch = input_pipeline.batches_per_epoch(source.num_examples,
-                                               config.batch_size)
-  if per_epoch < config.d_steps:
-    raise config_lib.ConfigError(
-        f'config.batch_size {config.batch_size} x config.d_steps '
-        f'{config.d_steps} is more than the {source.num_examples} examples of '
-        f'{source.name}')
-  total_steps = num_train_steps(config, source.num_examples)
-  logging.info('Data %s: %d examples of shape %s, %d batches of %d per epoch',
-               source.name, source.num_examples, source.image_shape, per_epoch,
+    outputs.check_workdir(workdir)
+  probe = families.get(config.family)(config)
+  source = probe.make_source()
+  per_step = probe.batches_per_step
+  per_epoch = order.batches_per_epoch(source.num_examples, config.batch_size)
+  if per_epoch < per_step:
+    raise errors.ConfigError(
+        f'config.batch_size {config.batch_size} x {per_step} batches per step '
+        f'is more than the {source.num_examples} examples of {source.name}')
+  total_steps = num_train_steps(config, source.num_examples, per_step)
+  logging.info('Data %s: %d examples of %s, %d batches of %d per epoch',
+               source.name, source.num_examples,
+               {k: v[0] for k, v in source.features.items()}, per_epoch,
                config.batch_size)
 
-  training = build_training(config, source.image_shape, total_steps)
-  generator, train_step = training.generator, training.train_step
-  logging.info('Data parallel (%s) over %d devices of %d processes, %d '
-               'examples per device', config.parallel, training.num_devices,
-               jax.process_count(), config.batch_size // training.num_devices)
+  training = build_training(config, total_steps)
+  family, train_step = training.family, training.train_step
+  logging.info('%s: data parallel (%s) over %d devices of %d processes, %d '
+               'examples per device', config.family, config.parallel,
+               training.num_devices, jax.process_count(),
+               config.batch_size // training.num_devices)
   state = training.init(jax.random.PRNGKey(config.seed))
   manager = checkpoints.make_manager(workdir, config.checkpoint_max_to_keep)
   state, restored_step = checkpoints.restore_latest(manager, state)
   start_step = int(jax.device_get(state.step))
   if restored_step is not None:
     logging.info('Resuming from checkpoint at step %d (epoch %.2f) of %d',
-                 start_step, start_step * config.d_steps / per_epoch,
-                 total_steps)
+                 start_step, start_step * per_step / per_epoch, total_steps)
 
-  outputs = _Outputs(workdir, enabled=jax.process_index() == 0)
-  fixed_z = train_state.sample_latent(
-      jax.random.PRNGKey(config.seed + 1), config.num_sample_images,
-      config.model.z_dim, config.model.z_distribution)
-  sample = sampling.make_sampler(generator,
-                                 config.model.sample_with_batch_stats)
+  out = outputs.Outputs(workdir, enabled=jax.process_index() == 0)
   evaluator = (evaluation.Evaluator(config, source,
                                     os.path.join(workdir, 'eval'))
                if config.eval_metrics else None)
-  eval_history = _previous_eval_history(outputs.summary_path, start_step)
+  eval_history = outputs.previous_eval_history(out.summary_path, start_step)
 
   def on_eval(state_) -> float:
     """Evaluates, logs, and returns the seconds it took."""
     step_ = int(jax.device_get(state_.step))
     t0 = time.time()
-    results = evaluator.evaluate(sample, _local_copy(state_.g_params),
-                                 _local_copy(state_.g_batch_stats))
+    local = local_copy(state_)
+    results = evaluator.evaluate(
+        lambda key, num, size: family.eval_batches(local, key, num, size))
     if results:
       eval_history.append({'step': step_, **results})
-      outputs.eval_results(step_, results)
+      out.eval_results(step_, results)
       logging.info('Eval at step %d (%.0f s): %s', step_, time.time() - t0,
                    json.dumps(results))
     return time.time() - t0
 
-  milestones = {epoch_end_step(e, per_epoch, config.d_steps): e
+  milestones = {epoch_end_step(e, per_epoch, per_step): e
                 for e in config.sample_epochs}
-  milestones[total_steps] = total_steps * config.d_steps // per_epoch
+  milestones[total_steps] = total_steps * per_step // per_epoch
 
   def on_milestone(state_) -> None:
     step_ = int(jax.device_get(state_.step))
-    images = jax.device_get(sample(_local_copy(state_.g_params),
-                                   _local_copy(state_.g_batch_stats), fixed_z))
-    path = outputs.grid(step_, milestones[step_], images)
+    images, cols = family.sample_grid(local_copy(state_))
+    path = out.grid(step_, milestones[step_], jax.device_get(images), cols)
     logging.info('Epoch %d (step %d): samples in %s', milestones[step_], step_,
                  path)
 
-  batches = _prefetch_to_device(input_pipeline.train_batches(
+  batches = _prefetch_to_device(order.train_batches(
       source, seed=config.seed, batch_size=config.batch_size,
-      d_steps=config.d_steps, num_steps=total_steps, start_step=start_step,
+      d_steps=per_step, num_steps=total_steps, start_step=start_step,
       num_threads=config.data.num_workers, prefetch=config.data.prefetch,
       process_index=jax.process_index(),
       process_count=jax.process_count()), training.put_batch)
 
-  images_per_step = config.batch_size * config.d_steps
+  images_per_step = config.batch_size * per_step
+  in_flight = collections.deque()
   pending_metrics, window_metrics, last_metrics = [], [], {}
   compile_s, steady_start, steady_end, steady_steps = None, None, None, 0
   eval_total_s = 0.0
@@ -383,8 +220,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                 if steady_start else 0.0)
     summary_ = {
         'status': status,
+        'family': config.family,
         'step': int(jax.device_get(state.step)),
-        'epoch': float(jax.device_get(state.step)) * config.d_steps / per_epoch,
+        'epoch': float(jax.device_get(state.step)) * per_step / per_epoch,
         'resumed_from_step': restored_step,
         'wall_time_s': time.time() - start_time,
         'compile_s': compile_s,
@@ -393,8 +231,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
                          if steady_steps else None),
         'eval_s': eval_total_s,
         **last_metrics,
-        'g_param_norm': float(train_state.global_norm(state.g_params)),
-        'd_param_norm': float(train_state.global_norm(state.d_params)),
+        **state_lib.param_norms(local_copy(state)),
         **extra,
     }
     if evaluator:
@@ -409,13 +246,21 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     checkpoints.wait(manager)
     last_good = manager.latest_step()
     manager.close()
-    outputs.finish(summarise(status, last_checkpoint_step=last_good, **extra))
+    out.finish(summarise(status, last_checkpoint_step=last_good, **extra))
     kept = (f'the last checkpoint is step {last_good} in {manager.directory}'
             if last_good is not None else 'no checkpoint was saved')
-    raise StopRun(f'{message}; {kept}; summary.json has "status": '
-                  f'"{status}"')
+    raise signals.StopRun(f'{message}; {kept}; summary.json has "status": '
+                          f'"{status}"')
 
-  with _StopSignals(enabled=jax.process_count() == 1) as signals:
+  def progress_line(step_: int, rate: float, eta: float) -> str:
+    shown = '  '.join(f'{label} {fmt % last_metrics[key]}'
+                      for key, label, fmt in family.progress
+                      if key in last_metrics)
+    return (f'[{step_}/{total_steps} {100 * step_ / total_steps:3.0f}%] '
+            f'epoch {step_ * per_step / per_epoch:.1f}  {shown}  '
+            f'{rate:.0f} img/s  ETA {outputs.format_duration(eta)}')
+
+  with signals.StopSignals(enabled=jax.process_count() == 1) as stop_signals:
     for step_ in range(start_step + 1, total_steps + 1):
       state, metrics = train_step(state, next(batches))
       pending_metrics.append(metrics)
@@ -426,9 +271,14 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
         steady_start, window_start, window_steps = time.time(), time.time(), 0
       else:
         steady_steps += 1
+      # Bounded asynchrony: wait for the step STEPS_IN_FLIGHT back to finish
+      # (a wait on the device, not a copy of its metrics to the host).
+      in_flight.append(metrics)
+      if len(in_flight) > STEPS_IN_FLIGHT:
+        jax.block_until_ready(in_flight.popleft())
       # SIGTERM/SIGINT here; on a multi-host job orbax agrees on the step
       # at which all processes stop (JAX's preemption sync point).
-      stop_signal = signals.received or (
+      stop_signal = stop_signals.received or (
           jax.process_count() > 1 and manager.reached_preemption(step_))
       log_due = step_ % config.log_every_steps == 0 or step_ == total_steps
       checkpoint_due = (step_ % config.checkpoint_every_steps == 0
@@ -436,11 +286,11 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       eval_due = evaluator is not None and (step_ == total_steps or (
           config.eval_every_steps and step_ % config.eval_every_steps == 0))
       if log_due or checkpoint_due or eval_due or step_ in milestones:
-        # The loop's only host syncs: the buffered metrics, checked for
+        # The loop's only host copies: the buffered metrics, checked for
         # divergence before anything derived from them is logged or saved.
         host = jax.device_get(pending_metrics)
         pending_metrics = []
-        bad = _first_non_finite(host, first_step=step_ - len(host) + 1)
+        bad = signals.first_non_finite(host, first_step=step_ - len(host) + 1)
         if bad:
           bad_step, name, value = bad
           stop_run('diverged', f'diverged at step {bad_step}: {name} is '
@@ -453,14 +303,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
         elapsed = max(time.time() - window_start, 1e-9)
         rate = window_steps * images_per_step / elapsed
         eta = (total_steps - step_) * elapsed / max(window_steps, 1)
-        outputs.scalars(step_, {**last_metrics, 'images_per_s': rate})
-        logging.info(
-            '[%d/%d %3.0f%%] epoch %.1f  d_loss %.3f  g_loss %.3f  D(x) %.2f  '
-            'D(G(z)) %.2f  %.0f img/s  ETA %s', step_, total_steps,
-            100 * step_ / total_steps, step_ * config.d_steps / per_epoch,
-            last_metrics['d_loss'], last_metrics['g_loss'],
-            last_metrics['d_real'], last_metrics['d_fake'], rate,
-            _format_duration(eta))
+        out.scalars(step_, {**last_metrics, 'images_per_s': rate})
+        logging.info('%s', progress_line(step_, rate, eta))
         window_start, window_steps = time.time(), 0
       if checkpoint_due:
         checkpoints.save(manager, state)
@@ -482,6 +326,6 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   checkpoints.wait(manager)
   manager.close()
   summary = summarise('completed')
-  outputs.finish(summary)
+  out.finish(summary)
   logging.info('Done: %s', json.dumps(summary))
   return summary

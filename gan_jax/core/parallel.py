@@ -1,7 +1,7 @@
 """Data parallelism: the per-device min-max step over a 1-D device mesh 'data'.
 
-``step.make_train_step(..., axis_name=AXIS)`` is written once, for one device,
-with explicit collectives (gradients and metrics averaged with ``pmean``,
+A family's ``train_step`` (built with ``axis_name=AXIS``) is written once, for
+one device, with explicit collectives (gradients and metrics averaged with ``pmean``,
 batch-norm statistics synchronised through ``BatchNorm(axis_name=AXIS)``, each
 device's noise sliced from the global draw), so N devices compute what one
 device computes on the same global batch. Two wrappers run it:
@@ -24,11 +24,13 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from gan_jax.core import errors
+
 AXIS = 'data'
 MODES = ('shard_map', 'pmap')
 
 
-class ParallelError(ValueError):
+class ParallelError(errors.UserError, ValueError):
   """A batch or device layout the data-parallel step cannot run."""
 
 
@@ -60,11 +62,13 @@ class DataParallel:
     self.num_devices = self.mesh.size
     check_divisible(global_batch, self.num_devices)
     self.replicated = NamedSharding(self.mesh, P())
-    # (k, m, H, W, C): the minibatch axis m is split over the devices.
+    # Every field of a batch is (k, m, ...): the minibatch axis m is split
+    # over the devices.
     self.batch_sharding = NamedSharding(self.mesh, P(None, AXIS))
 
   def compile_step(self, per_device_step: Callable) -> Callable:
-    """(state, batch) -> (state, metrics), state and metrics replicated."""
+    """(state, batch) -> (state, metrics), state and metrics replicated;
+    ``batch`` is a dict of (k, m, ...) arrays."""
     if self.mode == 'shard_map':
       # check_vma=False: pmap's semantics. The step averages gradients itself
       # (pmean); with the check on, JAX would psum the gradients of the
@@ -76,12 +80,13 @@ class DataParallel:
       return jax.jit(mapped, donate_argnums=0)
     mapped = jax.pmap(per_device_step, axis_name=AXIS, in_axes=(None, 1),
                       out_axes=None, devices=list(self.mesh.devices.flat))
-    return lambda state, batch: mapped(state, batch.reshape(
-        batch.shape[0], self.num_devices, -1, *batch.shape[2:]))
+    return lambda state, batch: mapped(state, jax.tree.map(
+        lambda x: x.reshape(x.shape[0], self.num_devices, -1, *x.shape[2:]),
+        batch))
 
-  def put_batch(self, local_batch: np.ndarray):
+  def put_batch(self, local_batch: dict[str, np.ndarray]):
     """This process's share of a global batch -> the global batch."""
     if self.mode == 'pmap':
       return local_batch
-    return jax.make_array_from_process_local_data(self.batch_sharding,
-                                                  local_batch)
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(
+        self.batch_sharding, x), local_batch)

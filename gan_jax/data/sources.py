@@ -1,18 +1,31 @@
-"""Training data: image sources and a deterministic, resumable batch order.
+"""Training data sources: random-access examples as dicts of arrays.
 
-Every source is random access (``len`` and ``load(indices)``) and yields uint8
-HWC images at the configured size and channel count; scaling to [-1, 1]
-happens on the device (``step.to_model_range``), so the host ships 4x fewer
-bytes.
+This file holds the sources; ``order.py`` holds the deterministic, resumable
+batch order (``train_batches``) built on them.
 
-Order. Batch j of the run holds the examples at positions
-[(j mod b) * B, (j mod b + 1) * B) of the permutation of epoch j // b
-(b = batches per epoch, remainder dropped per epoch), and that permutation is
-grain's index shuffle seeded by (seed + epoch). Training step t consumes the
-k = d_steps batches k*t ... k*t + k - 1 (Algorithm 1 draws a fresh minibatch
-for every D update). Everything is a pure function of (seed, epoch, index):
-no iterator state exists, so a run resumed at step t sees exactly the batches
-an uninterrupted run would have seen, for any process count.
+Every source is random access: ``num_examples`` and ``load(indices)`` -> a
+dict of arrays with one row per index. ``features`` names each field's
+per-example shape and dtype:
+
+  'image'       uint8 (S, S, C), always; scaling to [-1, 1] happens on the
+                device (``step.to_model_range``), so the host ships 4x fewer
+                bytes.
+  'label'       int32 (), a class index into ``class_names``; only when asked
+                for (``labels=True``).
+  'attributes'  float32 (A,), 0 or 1 per name of ``attribute_names``; only
+                when asked for (``attributes=(names...)``).
+
+Kinds (``config.data.source``):
+
+  'digits'             scikit-learn's 1,797 handwritten digits; labels 0..9.
+  'folder:PATH'        every JPEG/PNG below PATH (recursively); with labels,
+                       one subfolder of PATH per class.
+  'tfds:NAME[SPLIT]'   a prepared TFDS dataset's 'image' (and 'label').
+  'attributes:PATH'    CelebA's layout: images in PATH or PATH/img_align_celeba/
+                       and their binary attributes in PATH/list_attr_celeba.txt.
+
+Asking a kind for a field it cannot give is a ``DataError`` naming
+``data.source``; so is every unusable source, with the file or folder named.
 """
 
 from __future__ import annotations
@@ -22,43 +35,93 @@ import dataclasses
 import logging
 import os
 import warnings
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Mapping, Sequence
 
-import grain
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from gan_jax.core import errors
+
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
+ATTRIBUTE_FILE = 'list_attr_celeba.txt'
+ATTRIBUTE_IMAGE_DIR = 'img_align_celeba'
+
+Features = Mapping[str, tuple[tuple[int, ...], np.dtype]]
 
 
-class DataError(ValueError):
+class DataError(errors.UserError, ValueError):
   """A data source that cannot be used; the message names the source or file."""
 
 
 @dataclasses.dataclass(frozen=True)
-class ImageSource:
-  """Random-access images: ``load(indices)`` -> uint8 (n, size, size, channels)."""
+class Source:
+  """Random-access examples: ``load(indices)`` -> {field: (n, *shape) array}.
+
+  ``features`` maps each field ``load`` returns to its per-example (shape,
+  dtype); 'image' is always there, uint8 (size, size, channels).
+  """
   name: str
   num_examples: int
-  image_shape: tuple[int, int, int]
-  load: Callable[[np.ndarray], np.ndarray]
+  features: Features
+  load: Callable[[np.ndarray], dict[str, np.ndarray]]
+  class_names: tuple[str, ...] = ()  # 'label' indexes these
+  attribute_names: tuple[str, ...] = ()  # the columns of 'attributes'
+
+  @property
+  def image_shape(self) -> tuple[int, ...]:
+    return self.features['image'][0]
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.class_names)
 
 
-SOURCES = "'digits', 'folder:PATH' or 'tfds:NAME[SPLIT]'"
+SOURCES = "'digits', 'folder:PATH', 'tfds:NAME[SPLIT]' or 'attributes:PATH'"
+_LABEL_SOURCES = ("'digits', 'folder:PATH' (one subfolder per class) or "
+                  "'tfds:NAME[SPLIT]'")
+
+
+def _image_feature(image_size: int, channels: int) -> Features:
+  return {'image': ((image_size, image_size, channels), np.dtype(np.uint8))}
+
+
+_LABEL_FEATURE = {'label': ((), np.dtype(np.int32))}
 
 
 def make_source(source: str, image_size: int, channels: int,
-                tfds_dir: str = '') -> ImageSource:
-  """Parses ``config.data.source``: 'digits', 'folder:PATH', 'tfds:NAME[SPLIT]'."""
+                tfds_dir: str = '', *, labels: bool = False,
+                attributes: Sequence[str] | str = ()) -> Source:
+  """Parses ``config.data.source`` (one of ``SOURCES``).
+
+  ``labels``: also load 'label' (class index). ``attributes``: names (or one
+  comma-separated string) of the binary attributes to load as 'attributes',
+  in that order; only 'attributes:PATH' sources have them.
+  """
   if channels not in (1, 3):
     raise DataError(f'channels must be 1 or 3, got {channels}')
-  if source == 'digits':
-    return digits_source(image_size, channels)
-  if source.startswith('folder:'):
-    return folder_source(source[len('folder:'):], image_size, channels)
-  if source.startswith('tfds:'):
-    return tfds_source(source[len('tfds:'):], image_size, channels, tfds_dir)
-  raise DataError(f'data.source must be {SOURCES}, got {source!r}')
+  if isinstance(attributes, str):
+    attributes = [a.strip() for a in attributes.split(',') if a.strip()]
+  attributes = tuple(attributes)
+  kind = next((k for k in ('digits', 'folder:', 'tfds:', 'attributes:')
+               if source == k or (k.endswith(':') and source.startswith(k))),
+              None)
+  if kind is None:
+    raise DataError(f'data.source must be {SOURCES}, got {source!r}')
+  if attributes and kind != 'attributes:':
+    raise DataError(f'data.source {source!r} has no attributes (asked for '
+                    f'{", ".join(attributes)}); only \'attributes:PATH\' '
+                    'sources do')
+  if labels and kind == 'attributes:':
+    raise DataError(f'data.source {source!r} has no class labels; labels '
+                    f'come from {_LABEL_SOURCES}')
+  rest = source[len(kind):]
+  if kind == 'digits':
+    return digits_source(image_size, channels, labels=labels)
+  if kind == 'folder:':
+    return folder_source(rest, image_size, channels, labels=labels)
+  if kind == 'tfds:':
+    return tfds_source(rest, image_size, channels, tfds_dir, labels=labels)
+  return attributes_source(rest, image_size, channels, attributes)
 
 
 def _to_channels(image: Image.Image, channels: int) -> Image.Image:
@@ -76,16 +139,25 @@ def _as_hwc(images: Sequence[Image.Image], channels: int) -> np.ndarray:
   return array.reshape(*array.shape[:3], channels)
 
 
-def digits_source(image_size: int, channels: int) -> ImageSource:
-  """scikit-learn's bundled 1,797 handwritten digits (8x8, 17 grey levels)."""
+def digits_source(image_size: int, channels: int, *,
+                  labels: bool = False) -> Source:
+  """scikit-learn's bundled 1,797 handwritten digits (8x8, 17 grey levels);
+  with ``labels``, 'label' is the digit (scikit-learn's ``target``)."""
   from sklearn import datasets  # pylint: disable=g-import-not-at-top
-  digits = datasets.load_digits().images  # float in [0, 16]
-  pixels = np.round(digits * (255.0 / 16.0)).astype(np.uint8)
+  digits = datasets.load_digits()
+  pixels = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
   images = _as_hwc([
       _to_channels(_fit(Image.fromarray(p, mode='L'), image_size), channels)
       for p in pixels], channels)
-  return ImageSource('digits', len(images), images.shape[1:],
-                     lambda indices: images[indices])
+  features = dict(_image_feature(image_size, channels))
+  if not labels:
+    return Source('digits', len(images), features,
+                  lambda indices: {'image': images[indices]})
+  targets = digits.target.astype(np.int32)
+  return Source('digits', len(images), {**features, **_LABEL_FEATURE},
+                lambda indices: {'image': images[indices],
+                                 'label': targets[indices]},
+                class_names=tuple(str(d) for d in range(10)))
 
 
 def _list_images(root: str) -> list[str]:
@@ -210,28 +282,23 @@ def _report_folder(root: str, checks: Sequence[_FileCheck], image_size: int,
                     _examples(small))
 
 
-def folder_source(root: str, image_size: int, channels: int,
-                  num_threads: int = 8) -> ImageSource:
-  """Every JPEG/PNG below ``root`` (recursively, sorted for a stable order).
-
-  Each file is decoded once up front (in ``num_threads`` threads), so a bad
-  file is skipped and counted now instead of stopping training later.
-  """
+def _open_dir(root: str, what: str = 'data.source folder') -> str:
   root = os.path.expanduser(root)
   if not os.path.isdir(root):
-    raise DataError(f'data.source folder {root!r} does not exist or is not a '
-                    'directory')
+    raise DataError(f'{what} {root!r} does not exist or is not a directory')
   if not os.access(root, os.R_OK | os.X_OK):
-    raise DataError(f'data.source folder {root!r} is not readable')
-  candidates = _list_images(root)
+    raise DataError(f'{what} {root!r} is not readable')
+  return root
+
+
+def _check_files(paths: Sequence[str], image_size: int,
+                 num_threads: int) -> list[_FileCheck]:
   with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
-    checks = list(pool.map(lambda p: _check_file(p, image_size), candidates))
-  _report_folder(root, checks, image_size, channels)
-  paths = [c.path for c in checks if not c.problem]
-  if not paths:
-    raise DataError(f'data.source folder {root!r} holds no usable '
-                    f'{"/".join(IMAGE_EXTENSIONS)} images '
-                    f'({len(candidates)} candidate files)')
+    return list(pool.map(lambda p: _check_file(p, image_size), paths))
+
+
+def _decoder(image_size: int, channels: int) -> Callable[[str], Image.Image]:
+  """path -> the image as training sees it (mode, channels, size)."""
 
   def decode(path: str) -> Image.Image:
     try:
@@ -244,11 +311,85 @@ def folder_source(root: str, image_size: int, channels: int,
       raise DataError(f'cannot decode image {path} (it decoded when the run '
                       f'started): {e}') from e
 
-  def load(indices: np.ndarray) -> np.ndarray:
+  return decode
+
+
+def _class_folders(root: str) -> tuple[list[str], list[list[str]]]:
+  """(class names, candidate image paths of each) of a labelled folder.
+
+  Classes are the sorted subfolders of ``root`` (hidden ones, '.name', are
+  not classes); each holds its images at any depth. Images directly in
+  ``root`` and class folders without images are one error naming them.
+  """
+  with os.scandir(root) as entries:
+    entries = sorted(entries, key=lambda e: e.name)
+  stray = [e.name for e in entries if e.is_file()
+           and e.name.lower().endswith(IMAGE_EXTENSIONS)]
+  names = [e.name for e in entries
+           if e.is_dir() and not e.name.startswith('.')]
+  paths = [_list_images(os.path.join(root, name)) for name in names]
+  problems = []
+  if stray:
+    problems.append(f'{len(stray)} images lie directly in it, outside any '
+                    f'class folder ({_examples(stray)})')
+  empty = [name for name, p in zip(names, paths) if not p]
+  if empty:
+    problems.append(f'{len(empty)} class folders hold no '
+                    f'{"/".join(IMAGE_EXTENSIONS)} images ({_examples(empty)})')
+  if not names:
+    problems.append('it has no class subfolders')
+  if problems:
+    raise DataError(f'data.source folder {root!r} with labels needs one '
+                    f'subfolder of images per class: {"; ".join(problems)}')
+  return names, paths
+
+
+def folder_source(root: str, image_size: int, channels: int,
+                  num_threads: int = 8, *, labels: bool = False) -> Source:
+  """Every JPEG/PNG below ``root`` (recursively, sorted for a stable order).
+
+  With ``labels``, every subfolder of ``root`` is a class (sorted names;
+  'label' is the index) holding its images at any depth; examples are
+  ordered by class, then by path.
+
+  Each file is decoded once up front (in ``num_threads`` threads), so a bad
+  file is skipped and counted now instead of stopping training later.
+  """
+  root = _open_dir(root)
+  if labels:
+    class_names, class_paths = _class_folders(root)
+  else:
+    class_names, class_paths = [], [_list_images(root)]
+  candidates = [p for paths_ in class_paths for p in paths_]
+  checks = _check_files(candidates, image_size, num_threads)
+  _report_folder(root, checks, image_size, channels)
+  usable = {c.path for c in checks if not c.problem}
+  if not usable:
+    raise DataError(f'data.source folder {root!r} holds no usable '
+                    f'{"/".join(IMAGE_EXTENSIONS)} images '
+                    f'({len(candidates)} candidate files)')
+  class_paths = [[p for p in paths_ if p in usable] for paths_ in class_paths]
+  paths = [p for paths_ in class_paths for p in paths_]
+  decode = _decoder(image_size, channels)
+  features = dict(_image_feature(image_size, channels))
+
+  def load_images(indices: np.ndarray) -> np.ndarray:
     return _as_hwc([decode(paths[i]) for i in indices], channels)
 
-  return ImageSource(f'folder:{root}', len(paths),
-                     (image_size, image_size, channels), load)
+  if not labels:
+    return Source(f'folder:{root}', len(paths), features,
+                  lambda indices: {'image': load_images(indices)})
+  unusable = [name for name, p in zip(class_names, class_paths) if not p]
+  if unusable:
+    raise DataError(f'data.source folder {root!r}: {len(unusable)} class '
+                    'folders hold no usable images (see the warning above): '
+                    f'{_examples(unusable)}')
+  targets = np.concatenate([np.full(len(p), label, np.int32)
+                            for label, p in enumerate(class_paths)])
+  return Source(f'folder:{root}', len(paths), {**features, **_LABEL_FEATURE},
+                lambda indices: {'image': load_images(indices),
+                                 'label': targets[indices]},
+                class_names=tuple(class_names))
 
 
 def _parse_tfds_spec(spec: str) -> tuple[str, str]:
@@ -263,8 +404,9 @@ def _parse_tfds_spec(spec: str) -> tuple[str, str]:
 
 
 def tfds_source(spec: str, image_size: int, channels: int,
-                data_dir: str = '') -> ImageSource:
-  """A prepared TFDS dataset's 'image' feature, random access (ArrayRecord).
+                data_dir: str = '', *, labels: bool = False) -> Source:
+  """A prepared TFDS dataset's 'image' feature, random access (ArrayRecord);
+  with ``labels``, its 'label' feature too (class names from its ClassLabel).
 
   ``data_dir`` (config.data.tfds_dir) may be local or gs://; empty means
   TFDS's default ($TFDS_DATA_DIR or ~/tensorflow_datasets). A dataset not yet
@@ -282,51 +424,159 @@ def tfds_source(spec: str, image_size: int, channels: int,
   except Exception as e:  # TFDS raises many types; name the dataset once.
     raise DataError(f"cannot open data.source 'tfds:{spec}' (split {split!r}, "
                     f"data.tfds_dir {data_dir or 'default'!r}): {e}") from e
+  features = dict(_image_feature(image_size, channels))
+  class_names = ()
+  if labels:
+    info_features = data.dataset_info.features
+    if 'label' not in info_features:
+      raise DataError(f"data.source 'tfds:{spec}' has no 'label' feature "
+                      f"(it has {', '.join(sorted(info_features.keys()))})")
+    class_names = tuple(getattr(info_features['label'], 'names', None) or ())
+    features.update(_LABEL_FEATURE)
 
   def to_image(example) -> Image.Image:
     pixels = np.asarray(example['image'], dtype=np.uint8)
     image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
     return _to_channels(_fit(image, image_size), channels)
 
-  def load(indices: np.ndarray) -> np.ndarray:
-    return _as_hwc([to_image(data[int(i)]) for i in indices], channels)
+  def load(indices: np.ndarray) -> dict[str, np.ndarray]:
+    examples = [data[int(i)] for i in indices]
+    batch = {'image': _as_hwc([to_image(e) for e in examples], channels)}
+    if labels:
+      batch['label'] = np.array([e['label'] for e in examples], np.int32)
+    return batch
 
-  return ImageSource(f'tfds:{name}[{split}]', len(data),
-                     (image_size, image_size, channels), load)
+  return Source(f'tfds:{name}[{split}]', len(data), features, load,
+                class_names=class_names)
 
 
-def batches_per_epoch(num_examples: int, batch_size: int) -> int:
-  return num_examples // batch_size
+_SIGNS = {'1': True, '+1': True, '-1': False}
 
 
-def train_batches(source: ImageSource, *, seed: int, batch_size: int,
-                  d_steps: int, num_steps: int, start_step: int = 0,
-                  num_threads: int = 2,
-                  prefetch: int = 4, process_index: int = 0,
-                  process_count: int = 1) -> Iterator[np.ndarray]:
-  """Yields, for steps [start_step, num_steps), uint8 (d_steps, local_batch, H, W, C).
+@dataclasses.dataclass(frozen=True)
+class AttributeTable:
+  names: tuple[str, ...]  # every attribute of the file, in its order
+  files: tuple[str, ...]  # image file names, in the file's order
+  values: np.ndarray  # bool (len(files), len(names)): True where +1
 
-  ``batch_size`` is global; each process decodes only its contiguous share of
-  every global batch. Decoding runs in ``num_threads`` threads, ``prefetch``
-  steps ahead of the consumer.
+
+def read_attribute_file(path: str) -> AttributeTable:
+  """CelebA's ``list_attr_celeba.txt``: line 1 the number of images, line 2
+  the attribute names, then one line per image, ``FILE v1 ... vA`` with each
+  value +1 or -1. A malformed line is an error naming the file and line."""
+  try:
+    with open(path, encoding='utf-8') as f:
+      lines = f.read().splitlines()
+  except (OSError, UnicodeDecodeError) as e:
+    raise DataError(f'cannot read attribute file {path}: {e}') from e
+
+  def malformed(line: int, why: str) -> DataError:
+    return DataError(f'malformed attribute file {path}, line {line}: {why}')
+
+  count = lines[0].strip() if lines else ''
+  if not count.isdigit():
+    raise malformed(1, f'expected the number of images, got {count!r}')
+  names = tuple(lines[1].split()) if len(lines) > 1 else ()
+  if not names:
+    raise malformed(2, 'expected the attribute names')
+  repeated = sorted({n for n in names if names.count(n) > 1})
+  if repeated:
+    raise malformed(2, f'attribute names repeat: {", ".join(repeated)}')
+  first_line: dict[str, int] = {}
+  rows = []
+  for number, line in enumerate(lines[2:], start=3):
+    fields = line.split()
+    if not fields:
+      continue  # blank lines (a trailing newline) carry nothing
+    file, signs = fields[0], fields[1:]
+    if len(signs) != len(names):
+      raise malformed(number, f'{file} has {len(signs)} values for the '
+                      f'{len(names)} attributes of line 2')
+    try:
+      rows.append([_SIGNS[v] for v in signs])
+    except KeyError as e:
+      raise malformed(number, f'{file}: value {e.args[0]!r} is not +1 or '
+                      '-1') from None
+    if file in first_line:
+      raise malformed(number, f'{file} is listed again (first on line '
+                      f'{first_line[file]})')
+    first_line[file] = number
+  if len(rows) != int(count):
+    raise malformed(1, f'says {int(count)} images, the file lists '
+                    f'{len(rows)}')
+  return AttributeTable(names, tuple(first_line),
+                         np.array(rows, bool).reshape(len(rows), len(names)))
+
+
+def attributes_source(root: str, image_size: int, channels: int,
+                      attributes: Sequence[str] = (),
+                      num_threads: int = 8) -> Source:
+  """Images with binary attributes, in CelebA's layout.
+
+  The images lie in ``root``/img_align_celeba/ if that folder exists, else in
+  ``root``; ``root``/list_attr_celeba.txt lists their attributes (see
+  ``read_attribute_file``). 'attributes' holds the ``attributes`` named, in
+  that order, as float32 0/1 (-1 -> 0, +1 -> 1). Examples are sorted by file
+  name. Files listed but missing, files present but not listed, and files
+  that do not decode are skipped, each kind with one counted warning. Images
+  are centre-cropped to a square and resized (CelebA's aligned faces are
+  cropped to 178 x 178 at full resolution before resizing).
   """
-  if batches_per_epoch(source.num_examples, batch_size) < 1:
-    raise DataError(f'batch_size {batch_size} is larger than the '
-                    f'{source.num_examples} examples of {source.name}')
-  if batch_size % process_count:
-    raise DataError(f'batch_size {batch_size} does not divide over '
-                    f'{process_count} processes')
-  per_epoch = batches_per_epoch(source.num_examples, batch_size)
-  epochs = -(-num_steps * d_steps // per_epoch)  # ceil
-  local = batch_size // process_count
-  rows = slice(process_index * local, (process_index + 1) * local)
-  indices = (grain.MapDataset.range(source.num_examples)
-             .shuffle(seed=seed % 2**32)
-             .batch(batch_size, drop_remainder=True)  # per epoch
-             .repeat(epochs)  # reseeds the shuffle for every epoch
-             .batch(d_steps, drop_remainder=True))
-  steps = indices.slice(slice(start_step, num_steps)).map(
-      lambda idx: source.load(idx[:, rows].reshape(-1)).reshape(
-          d_steps, local, *source.image_shape))
-  return iter(steps.to_iter_dataset(grain.ReadOptions(
-      num_threads=num_threads, prefetch_buffer_size=prefetch)))
+  attributes = tuple(attributes)
+  root = _open_dir(root, 'data.source attributes folder')
+  table_path = os.path.join(root, ATTRIBUTE_FILE)
+  if not os.path.isfile(table_path):
+    raise DataError(f'data.source attributes folder {root!r} has no '
+                    f'{ATTRIBUTE_FILE} (CelebA\'s attribute file)')
+  table = read_attribute_file(table_path)
+  unknown = [a for a in attributes if a not in table.names]
+  if unknown:
+    raise DataError(f'unknown attributes {", ".join(unknown)} (not in '
+                    f'{table_path}); valid names: {", ".join(table.names)}')
+  repeated = sorted({a for a in attributes if attributes.count(a) > 1})
+  if repeated:
+    raise DataError(f'attributes asked for more than once: '
+                    f'{", ".join(repeated)}')
+  image_dir = os.path.join(root, ATTRIBUTE_IMAGE_DIR)
+  if not os.path.isdir(image_dir):
+    image_dir = root
+  with os.scandir(image_dir) as entries:
+    present = {e.name for e in entries if e.is_file()}
+  row_of = {file: row for row, file in enumerate(table.files)}
+  missing = [f for f in table.files if f not in present]
+  if missing:
+    logging.warning('Skipped %d of %d images listed in %s that are not in '
+                    '%s: %s', len(missing), len(table.files), table_path,
+                    image_dir, _examples(missing))
+  unlisted = sorted(f for f in present - set(row_of)
+                    if f.lower().endswith(IMAGE_EXTENSIONS))
+  if unlisted:
+    logging.warning('Skipped %d images in %s that %s does not list: %s',
+                    len(unlisted), image_dir, table_path, _examples(unlisted))
+  files = sorted(present & set(row_of))  # a listed file that is no image
+  # fails the check below and is skipped with the others that do not decode
+  checks = _check_files([os.path.join(image_dir, f) for f in files],
+                        image_size, num_threads)
+  _report_folder(image_dir, checks, image_size, channels)
+  files = [f for f, c in zip(files, checks) if not c.problem]
+  if not files:
+    raise DataError(f'data.source attributes folder {root!r} holds no usable '
+                    f'image listed in {ATTRIBUTE_FILE} ({len(table.files)} '
+                    f'listed, {len(present)} image files in {image_dir})')
+  paths = [os.path.join(image_dir, f) for f in files]
+  columns = [table.names.index(a) for a in attributes]
+  values = table.values[np.array([row_of[f] for f in files])][:, columns]
+  values = values.astype(np.float32)
+  decode = _decoder(image_size, channels)
+  features = dict(_image_feature(image_size, channels))
+  if attributes:
+    features['attributes'] = ((len(attributes),), np.dtype(np.float32))
+
+  def load(indices: np.ndarray) -> dict[str, np.ndarray]:
+    batch = {'image': _as_hwc([decode(paths[i]) for i in indices], channels)}
+    if attributes:
+      batch['attributes'] = values[indices]
+    return batch
+
+  return Source(f'attributes:{root}', len(paths), features, load,
+                attribute_names=tuple(attributes))

@@ -32,11 +32,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax.data import sources as input_pipeline
-
-from gan_jax.nn import layers
-
 from gan_jax.core import visualize
+from gan_jax.data import sources
+from gan_jax.nn import layers
 
 NUM_CLASSES = 10
 FEATURE_DIM = 128
@@ -74,11 +72,9 @@ class DigitsClassifier:
 
 def load_digits(image_size: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
   """(images in [-1, 1], labels), as the training pipeline renders them."""
-  from sklearn import datasets  # pylint: disable=g-import-not-at-top
-  source = input_pipeline.digits_source(image_size, channels)
-  images = source.load(np.arange(source.num_examples))
-  labels = datasets.load_digits().target
-  return visualize.from_uint8(images), labels.astype(np.int32)
+  source = sources.digits_source(image_size, channels, labels=True)
+  examples = source.load(np.arange(source.num_examples))
+  return visualize.from_uint8(examples['image']), examples['label']
 
 
 def _split(num: int) -> tuple[np.ndarray, np.ndarray]:
@@ -151,3 +147,16 @@ def class_scores(logits: np.ndarray, min_share: float = 0.1
   nonzero = freq > 0
   kl = float(np.sum(freq[nonzero] * np.log(freq[nonzero] * NUM_CLASSES)))
   return {'digits_classes_covered': covered, 'digits_class_kl': kl}
+
+
+def class_accuracy(logits: np.ndarray, asked: np.ndarray) -> dict[str, float]:
+  """How often the classifier names the class a conditional G was asked for:
+  overall (``digits_class_accuracy``) and per class (``..._C``)."""
+  predicted = np.argmax(logits, axis=-1)
+  asked = np.asarray(asked)
+  scores = {'digits_class_accuracy': float(np.mean(predicted == asked))}
+  for c in range(NUM_CLASSES):
+    if np.any(asked == c):
+      scores[f'digits_class_accuracy_{c}'] = float(
+          np.mean(predicted[asked == c] == c))
+  return scores

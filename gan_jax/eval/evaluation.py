@@ -30,18 +30,14 @@ from typing import Callable, Iterator
 import jax
 import numpy as np
 
-from gan_jax.core import config as config_lib
-
-from gan_jax.eval import digits_classifier
-
-from gan_jax.data import sources as input_pipeline
-
-from gan_jax.eval import metrics
-from gan_jax.families.dcgan import sampling
-from gan_jax.core import visualize
+from gan_jax.core import errors, visualize
+from gan_jax.data import sources
+from gan_jax.eval import digits_classifier, metrics
 
 METRICS = ('digits', 'fid', 'kid', 'pr')
 INCEPTION_METRICS = ('fid', 'kid', 'pr')
+# fold_in(PRNGKey(config.seed), EVAL_STREAM): the noise of every evaluation.
+EVAL_STREAM = 2
 WEIGHTS_ENV = 'GAN_JAX_INCEPTION_WEIGHTS'
 
 
@@ -49,20 +45,20 @@ def validate(config) -> None:
   metrics_ = tuple(config.eval_metrics)
   unknown = [m for m in metrics_ if m not in METRICS]
   if unknown:
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         f'config.eval_metrics: unknown {unknown}, choose from {METRICS}')
   if 'digits' in metrics_ and config.data.source != 'digits':
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         "config.eval_metrics 'digits' scores digits only; data.source is "
         f'{config.data.source!r} (use fid/kid/pr)')
   if not isinstance(config.eval_every_steps, int) or config.eval_every_steps < 0:
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         'config.eval_every_steps must be 0 (at the end only) or positive, got '
         f'{config.eval_every_steps!r}')
   for field in ('eval_num_samples', 'eval_batch_size'):
     value = config[field]
     if not isinstance(value, int) or value < 2:
-      raise config_lib.ConfigError(f'config.{field} must be an integer >= 2, '
+      raise errors.ConfigError(f'config.{field} must be an integer >= 2, '
                                    f'got {value!r}')
 
 
@@ -78,7 +74,7 @@ def _in_chunks(images: np.ndarray, size: int) -> Iterator[np.ndarray]:
 class Evaluator:
   """Scores batches of generated images against the run's real data."""
 
-  def __init__(self, config, source: input_pipeline.ImageSource,
+  def __init__(self, config, source: sources.Source,
                cache_dir: str):
     validate(config)
     self.config = config
@@ -109,7 +105,7 @@ class Evaluator:
         try:
           variables = inception.load_params(path)
         except inception.InceptionWeightsError as e:
-          raise config_lib.ConfigError(
+          raise errors.ConfigError(
               f'config.eval_inception_weights: {e}') from e
         self._extractors['inception'] = inception.make_feature_fn(variables)
         self._inception_id = f'{os.path.abspath(path)}:{os.path.getsize(path)}'
@@ -155,7 +151,7 @@ class Evaluator:
       order = np.random.default_rng(self.config.seed).permutation(
           self.source.num_examples)
       indices = np.sort(order[:count])
-      batches = (visualize.from_uint8(self.source.load(idx))
+      batches = (visualize.from_uint8(self.source.load(idx)['image'])
                  for idx in _in_chunks(indices, self.config.batch_size))
       features, _ = self._features(name, batches)
       if jax.process_index() == 0:
@@ -170,30 +166,36 @@ class Evaluator:
     half = len(real) // 2
     return real[order[:half]], real[order[half:2 * half]]
 
-  def evaluate(self, sample: Callable, params, batch_stats) -> dict[str, float]:
-    """The metrics of G(params, batch_stats) on fresh noise of the eval stream.
+  def evaluate(self, make_batches: Callable) -> dict[str, float]:
+    """The metrics of a model's samples.
 
-    ``sample`` is ``sampling.make_sampler``'s function. The same noise every
-    call, so evaluations of one run differ only by G.
+    ``make_batches(key, num, batch_size)`` yields dicts of generated 'image'
+    in [-1, 1] (a family's ``eval_batches``), with the 'label' each was
+    asked for if the model is conditional. The key is the same every call,
+    so evaluations of one run differ only by the model.
     """
     config = self.config
     if not self.active:
       return {}
-    key = jax.random.fold_in(jax.random.PRNGKey(config.seed),
-                             sampling.EVAL_STREAM)
-    # Quantised to uint8 like the real images (and like every FID tool that
-    # reads saved PNGs), so no score rewards or punishes sub-pixel values.
-    fake_batches = [
-        visualize.from_uint8(visualize.to_uint8(batch))
-        for batch in sampling.sample_batches(
-            sample, params, batch_stats, key, config.eval_num_samples,
-            config.batch_size, config.model.z_dim,
-            config.model.z_distribution)]
+    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_STREAM)
+    fake_batches, asked_labels = [], []
+    for batch in make_batches(key, config.eval_num_samples,
+                              config.batch_size):
+      # Quantised to uint8 like the real images (and like every FID tool
+      # that reads saved PNGs), so no score rewards or punishes sub-pixel
+      # values.
+      fake_batches.append(visualize.from_uint8(visualize.to_uint8(
+          batch['image'])))
+      if 'label' in batch:
+        asked_labels.append(np.asarray(batch['label']))
     results = dict(self._constants)
     if 'digits' in self.active:
       real = self._real_features('digits')
       fake, logits = self._features('digits', fake_batches)
       results.update(digits_classifier.class_scores(logits))
+      if asked_labels:
+        results.update(digits_classifier.class_accuracy(
+            logits, np.concatenate(asked_labels)))
       # FD's bias falls with the sample counts, so G is scored like-for-like
       # with the floor: half-real-set-sized samples against real half B,
       # where the floor is real half A against B.
@@ -221,32 +223,28 @@ class Evaluator:
 
 def evaluate_checkpoint(config, workdir: str) -> dict:
   """--mode=eval: the configured metrics of the latest checkpoint."""
-  from gan_jax.core import loop as train  # pylint: disable=g-import-not-at-top
+  from gan_jax.core import loop  # pylint: disable=g-import-not-at-top
   validate(config)
   if not config.eval_metrics:
-    raise config_lib.ConfigError('config.eval_metrics is empty: nothing to '
+    raise errors.ConfigError('config.eval_metrics is empty: nothing to '
                                  f'evaluate (choose from {METRICS})')
-  trained = train.restore_generator(config, workdir)
-  source = input_pipeline.make_source(config.data.source, config.image_size,
-                                      config.channels, config.data.tfds_dir)
-  evaluator = Evaluator(config, source, os.path.join(workdir, 'eval'))
+  family, state, step = loop.restore_trained(config, workdir)
+  evaluator = Evaluator(config, family.make_source(),
+                        os.path.join(workdir, 'eval'))
   if not evaluator.active:
     reasons = {}
     for metric, why in evaluator.skipped.items():
       reasons.setdefault(why, []).append(metric)
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         'every metric of config.eval_metrics was skipped: ' + '; '.join(
             f'{"/".join(metrics_)}: {why}' for why, metrics_ in reasons.items()))
-  sample = sampling.make_sampler(trained.generator,
-                                 config.model.sample_with_batch_stats)
-  results = evaluator.evaluate(sample, trained.g_params, trained.g_batch_stats)
-  report = {'step': trained.step, 'metrics': results,
-            'skipped': evaluator.skipped}
+  results = evaluator.evaluate(
+      lambda key, num, size: family.eval_batches(state, key, num, size))
+  report = {'step': step, 'metrics': results, 'skipped': evaluator.skipped}
   if jax.process_index() == 0:
-    path = os.path.join(workdir, 'eval', f'eval_step_{trained.step:07d}.json')
+    path = os.path.join(workdir, 'eval', f'eval_step_{step:07d}.json')
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, 'w') as f:
       json.dump(report, f, indent=2)
-    logging.info('Eval at step %d: %s (%s)', trained.step, json.dumps(results),
-                 path)
+    logging.info('Eval at step %d: %s (%s)', step, json.dumps(results), path)
   return report

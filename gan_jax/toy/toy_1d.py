@@ -21,9 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.core import config as config_lib
+from gan_jax.core import errors, optim
 from gan_jax.families.dcgan import step as step_lib
-from gan_jax.core import state as train_state
+from gan_jax.nn import latent
 from gan_jax.toy import mlp, theory
 
 
@@ -39,11 +39,11 @@ class Mixture1D:
     means, stds = tuple(data.means), tuple(data.stds)
     weights = tuple(data.weights) if data.weights else (1.0,) * len(means)
     if not means or not len(means) == len(stds) == len(weights):
-      raise config_lib.ConfigError(
+      raise errors.ConfigError(
           'config.data.means, data.stds and data.weights must be non-empty '
           f'and of equal length, got {means}, {stds}, {weights}')
     if min(stds) <= 0 or min(weights) <= 0:
-      raise config_lib.ConfigError(
+      raise errors.ConfigError(
           f'config.data.stds and data.weights must be positive, got {stds}, '
           f'{weights}')
     total = sum(weights)
@@ -64,7 +64,7 @@ class Mixture1D:
 def build_players(config):
   for field in ('g_activation', 'd_activation'):
     if config.model[field] not in mlp.ACTIVATIONS:
-      raise config_lib.ConfigError(
+      raise errors.ConfigError(
           f'config.model.{field} must be one of {sorted(mlp.ACTIVATIONS)}, '
           f'got {config.model[field]!r}')
   if config.model.g_monotone:
@@ -88,24 +88,24 @@ def train(config) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
   initialisation); history holds the per-step metrics of the step function.
   """
   if config.num_train_steps % config.num_snapshots:
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         f'config.num_train_steps {config.num_train_steps} must be a '
         f'multiple of config.num_snapshots {config.num_snapshots}')
   data = Mixture1D.from_config(config.data)
   generator, discriminator = build_players(config)
   k, m = config.d_steps, config.batch_size
-  g_tx, d_tx = train_state.make_optimizers(config.optimizer,
+  g_tx, d_tx = step_lib.make_optimizers(config.optimizer,
                                            config.num_train_steps, k)
   train_step = step_lib.make_train_step(
       generator, discriminator, g_tx, d_tx, loss=config.loss, z_dim=1,
       z_distribution=config.z_distribution)
 
   def snapshot(state):
-    return {'step': state.step, 'g_params': state.g_params,
-            'd_params': state.d_params}
+    return {'step': state.step, 'g_params': state.players['g'].params,
+            'd_params': state.players['d'].params}
 
   def one_step(state, data_key):
-    return train_step(state, data.sample(data_key, (k, m, 1)))
+    return train_step(state, {'image': data.sample(data_key, (k, m, 1))})
 
   def one_chunk(state, data_keys):
     state, metrics = jax.lax.scan(one_step, state, data_keys)
@@ -114,7 +114,7 @@ def train(config) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
   @jax.jit
   def run(key):
     init_key, data_key = jax.random.split(key)
-    state = train_state.create_train_state(init_key, generator, discriminator,
+    state = step_lib.create_train_state(init_key, generator, discriminator,
                                            g_tx, d_tx, 1, (1,))
     keys = jax.random.split(data_key, config.num_train_steps).reshape(
         config.num_snapshots, -1, *data_key.shape)
@@ -194,7 +194,7 @@ def run(config, workdir: str) -> dict[str, Any]:
       'jsd', 'max_abs_d_minus_half', 'value', 'value_optimal',
       'g_monotone', 'p_g_mass_on_grid')}
   summary = {
-      'experiment': 'toy_1d',
+      'family': 'toy_1d',
       'seed': config.seed,
       'step': int(analysis['step'][-1]),
       'jsd': float(final['jsd']),

@@ -55,10 +55,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.core import checkpoints
-from gan_jax.core import config as config_lib
+from gan_jax.core import checkpoints, errors, optim
 from gan_jax.families.dcgan import step as step_lib
-from gan_jax.core import state as train_state
+from gan_jax.nn import latent
 from gan_jax.toy import mlp
 
 # method -> (pack, the config fields it sets). The recipe keeps PacGAN's D,
@@ -143,11 +142,11 @@ def parse_methods(spec: str) -> list[str]:
   methods = [name.strip() for name in spec.split(',')]
   unknown = [name for name in methods if name not in METHODS]
   if unknown:
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         f"config.method must be one of {sorted(METHODS)}, a comma-separated "
         f"list of them, or 'all'; got {spec!r}")
   if len(set(methods)) != len(methods):
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         f'config.method names a method twice: {spec!r}')
   return methods
 
@@ -155,35 +154,35 @@ def parse_methods(spec: str) -> list[str]:
 def method_config(config, method: str):
   """The config with ``method``'s overrides applied; returns (config, pack)."""
   if method not in METHODS:
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         f"config.method must be one of {sorted(METHODS)} or 'all', got "
         f'{method!r}')
   pack, overrides = METHODS[method]
   config = config.copy_and_resolve_references()
   config.update_from_flattened_dict(overrides)
   if config.r1_gamma < 0:
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         f'config.r1_gamma must be non-negative, got {config.r1_gamma!r}')
   if not 0.0 <= config.g_ema_decay < 1.0:
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         f'config.g_ema_decay must be in [0, 1), got {config.g_ema_decay!r}')
   if config.d_steps < 1:
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         f'config.d_steps must be a positive integer, got {config.d_steps!r}')
   if config.simultaneous_updates and config.d_steps != 1:
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         'config.simultaneous_updates takes config.d_steps = 1, got '
         f'{config.d_steps!r}')
   if config.late_batch_size < 0:
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         'config.late_batch_size must be non-negative, got '
         f'{config.late_batch_size!r}')
   if not 0 <= config.late_batch_steps <= config.num_train_steps:
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         'config.late_batch_steps must be in [0, num_train_steps = '
         f'{config.num_train_steps}], got {config.late_batch_steps!r}')
   if config.model.g_activation not in mlp.ACTIVATIONS:
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         f'config.model.g_activation must be one of {sorted(mlp.ACTIVATIONS)}, '
         f'got {config.model.g_activation!r}')
   return config, pack
@@ -246,7 +245,7 @@ def _check_resumable(path: str, config) -> None:
   differ = sorted(k for k in wanted.keys() | saved.keys()
                   if wanted.get(k) != saved.get(k))
   if differ:
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         f'{path} holds a run of other settings ('
         + '; '.join(f'{k}: saved {saved.get(k)!r}, now {wanted.get(k)!r}'
                     for k in differ)
@@ -280,7 +279,7 @@ def train_seeds(config, method: str, mixture: Mixture2D,
   discriminator = mlp.MaxoutMLP(tuple(config.model.d_hidden),
                                 pieces=config.model.d_pieces, pack=pack,
                                 init_stddev=config.model.init_stddev)
-  g_tx, d_tx = train_state.make_optimizers(config.optimizer,
+  g_tx, d_tx = step_lib.make_optimizers(config.optimizer,
                                            config.num_train_steps,
                                            config.d_steps)
   train_step = step_lib.make_train_step(
@@ -291,17 +290,17 @@ def train_seeds(config, method: str, mixture: Mixture2D,
   def real_batch(data_key, batch_size):
     samples_per_step = batch_size * pack  # D sees batch_size packs
     real = mixture.sample(data_key, config.d_steps * samples_per_step)
-    return real.reshape(config.d_steps, samples_per_step, 2)
+    return {'image': real.reshape(config.d_steps, samples_per_step, 2)}
 
   def init(key):
     init_key, data_key, _ = jax.random.split(key, 3)  # as in step_keys
-    state = train_state.create_train_state(
+    state = step_lib.create_train_state(
         init_key, generator, discriminator, g_tx, d_tx, config.model.z_dim,
         (2,), init_batch=2 * pack)
     losses_shape = jax.eval_shape(train_step, state,
                                   real_batch(data_key, 1))[1]
     # 'last': the latest step's losses, carried so a resumed run has them.
-    return {'state': state, 'g_average': state.g_params,
+    return {'state': state, 'g_average': state.players['g'].params,
             'last': jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
                                  losses_shape)}
 
@@ -312,8 +311,8 @@ def train_seeds(config, method: str, mixture: Mixture2D,
                                     real_batch(data_key, batch_size))
         # Decay 0 keeps exactly the last weights: one path whether or not
         # asked.
-        g_average = train_state.average_params(carry['g_average'],
-                                               state.g_params, state.step,
+        g_average = optim.ema_update(carry['g_average'],
+                                               state.players['g'].params, state.step,
                                                config.g_ema_decay)
         return {'state': state, 'g_average': g_average, 'last': metrics}, None
       return one_step
@@ -340,12 +339,12 @@ def train_seeds(config, method: str, mixture: Mixture2D,
   @jax.vmap
   def evaluate(carry, eval_key):
     # The same z at every evaluation: the trajectory follows the same points.
-    z = train_state.sample_latent(eval_key, config.num_eval_samples,
+    z = latent.sample_latent(eval_key, config.num_eval_samples,
                                   config.model.z_dim,
                                   config.model.z_distribution)
     samples = generator.apply(
         {'params': carry['g_average'],
-         'batch_stats': carry['state'].g_batch_stats}, z, train=False)
+         'batch_stats': carry['state'].players['g'].batch_stats}, z, train=False)
     return {**mode_metrics(samples, mixture), 'samples': samples,
             **carry['last']}
 
@@ -465,15 +464,15 @@ def run(config, workdir: str) -> dict[str, Any]:
   """
   from gan_jax.toy import figures  # pylint: disable=g-import-not-at-top
   if config.data.mixture not in MIXTURES:
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         f'config.data.mixture must be one of {sorted(MIXTURES)}, got '
         f'{config.data.mixture!r}')
   if config.num_seeds < 1 or config.num_train_steps < 1:
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         'config.num_seeds and config.num_train_steps must be positive, got '
         f'{config.num_seeds}, {config.num_train_steps}')
   if config.eval_every < 0:
-    raise config_lib.ConfigError(
+    raise errors.ConfigError(
         f'config.eval_every must be non-negative, got {config.eval_every!r}')
   mixture = MIXTURES[config.data.mixture]()
   methods = parse_methods(config.method)
@@ -493,7 +492,7 @@ def run(config, workdir: str) -> dict[str, Any]:
                          'final_d_loss_mean': float(np.mean(results['d_loss'])),
                          'final_g_loss_mean': float(np.mean(results['g_loss']))}
     samples[method] = results['samples']
-  summary = {'experiment': 'toy_2d', 'mixture': mixture.name,
+  summary = {'family': 'toy_2d', 'mixture': mixture.name,
              'num_train_steps': config.num_train_steps,
              **(summaries[methods[0]] if len(methods) == 1 else {}),
              'methods': summaries}

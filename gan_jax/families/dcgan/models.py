@@ -14,6 +14,19 @@ The 64x64x3 model with ``base_width=64`` is the pytorch/examples DCGAN layer for
 layer (kernel 4, stride 2, padding 1, no biases, BatchNorm momentum 0.1 /
 eps 1e-5). D returns logits; the sigmoid lives in the losses, where it can be
 folded into a numerically stable log-sigmoid.
+
+Options beyond the paper, each off by default:
+  * D's normalisation (``d_norm``): 'batch' (the paper), 'layer' (over each
+    example's C, H, W: WGAN-GP's critic, Gulrajani et al. 2017 Sec. 4, whose
+    penalty is per example and so ill-posed under batch norm) or 'none';
+    ``spectral_norm`` divides each of D's kernels by its largest singular
+    value (Miyato et al. 2018; ``gan_jax.nn.norms``).
+  * Class conditioning (``num_classes`` > 0; Mirza & Osindero 2014): G reads
+    [z, one_hot(y)]; D reads y by ``conditioning`` = 'concat' (one-hot maps
+    stacked onto the image's channels, as in Mirza & Osindero's and most
+    cDCGAN code) or 'projection' (Miyato & Koyama 2018, Eq. 3: the logit gains
+    <embed(y), sum-pooled features>); ``auxiliary_classifier`` makes D also
+    return class logits from its last features (AC-GAN, Odena et al. 2017).
 """
 
 from __future__ import annotations
@@ -22,11 +35,14 @@ import math
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
-from gan_jax.nn import layers
+from gan_jax.nn import layers, norms
 
 SUPPORTED_IMAGE_SIZES = (32, 64, 128)
+D_NORMS = ('batch', 'layer', 'none')
+CONDITIONINGS = ('concat', 'projection')
 
 # PyTorch BatchNorm2d's defaults; Flax's momentum is the keep-rate (1 - 0.1).
 _BN_MOMENTUM = 0.9
@@ -60,10 +76,11 @@ class Generator(nn.Module):
   init_stddev: float = 0.02
   dtype: Any = jnp.float32
   axis_name: str | None = None  # batch-norm statistics across devices
-  conv_impl: str = 'auto'  # see gan_jax/layers.py
+  conv_impl: str = 'auto'  # see gan_jax/nn/layers.py
+  num_classes: int = 0  # > 0: G(z, y) reads [z, one_hot(y)]
 
   @nn.compact
-  def __call__(self, z, train: bool = True):
+  def __call__(self, z, labels=None, train: bool = True):
     n_up = num_upsampling_blocks(self.image_size)
     norm = lambda: nn.BatchNorm(
         use_running_average=not train, momentum=_BN_MOMENTUM,
@@ -73,6 +90,8 @@ class Generator(nn.Module):
         features, stride, pad, kernel_init=conv_init(self.init_stddev),
         dtype=self.dtype, impl=self.conv_impl)
 
+    if self.num_classes:
+      z = jnp.concatenate([z, jax.nn.one_hot(labels, self.num_classes)], -1)
     x = z.reshape(z.shape[0], 1, 1, z.shape[-1]).astype(self.dtype)
     # Projection of z to the 4x4 seed map: ConvTranspose(k=4, s=1, p=0).
     x = deconv(self.base_width * 2 ** (n_up - 1), 1, 0)(x)
@@ -85,7 +104,10 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-  """images (N, S, S, C) -> logits (N,); D(x) = sigmoid(logit)."""
+  """images (N, S, S, C) -> logits (N,); D(x) = sigmoid(logit).
+
+  With ``auxiliary_classifier``, (logits, class logits (N, num_classes)).
+  """
   image_size: int = 64
   base_width: int = 64
   init_stddev: float = 0.02
@@ -93,22 +115,53 @@ class Discriminator(nn.Module):
   axis_name: str | None = None
   # The gradient of a strided convolution is a transposed one: see layers.
   conv_impl: str = 'auto'
+  norm: str = 'batch'  # D_NORMS
+  spectral_norm: bool = False
+  num_classes: int = 0  # > 0: D(x, y)
+  conditioning: str = 'projection'  # CONDITIONINGS, with num_classes
+  auxiliary_classifier: bool = False
 
   @nn.compact
-  def __call__(self, x, train: bool = True):
+  def __call__(self, x, labels=None, train: bool = True):
     n_down = num_upsampling_blocks(self.image_size)
-    conv = lambda features, stride, pad: layers.Conv(
-        features, stride, pad, kernel_init=conv_init(self.init_stddev),
-        dtype=self.dtype, impl=self.conv_impl)
+
+    def conv(features, stride, pad):
+      layer = layers.Conv(features, stride, pad,
+                          kernel_init=conv_init(self.init_stddev),
+                          dtype=self.dtype, impl=self.conv_impl)
+      return norms.spectral_norm(layer, train) if self.spectral_norm else layer
+
+    def normalise(x):
+      if self.norm == 'batch':
+        return nn.BatchNorm(
+            use_running_average=not train, momentum=_BN_MOMENTUM,
+            epsilon=_BN_EPSILON, dtype=self.dtype, axis_name=self.axis_name,
+            scale_init=bn_scale_init(self.init_stddev))(x)
+      if self.norm == 'layer':
+        return nn.LayerNorm(epsilon=_BN_EPSILON, dtype=self.dtype,
+                            reduction_axes=(-3, -2, -1))(x)
+      return x
 
     x = x.astype(self.dtype)
+    if self.num_classes and self.conditioning == 'concat':
+      one_hot = jax.nn.one_hot(labels, self.num_classes, dtype=self.dtype)
+      x = jnp.concatenate([x, jnp.broadcast_to(
+          one_hot[:, None, None, :], (*x.shape[:3], self.num_classes))], -1)
     x = nn.leaky_relu(conv(self.base_width, 2, 1)(x), _LEAKY_SLOPE)
     for i in range(1, n_down):
       x = conv(self.base_width * 2 ** i, 2, 1)(x)
-      x = nn.BatchNorm(
-          use_running_average=not train, momentum=_BN_MOMENTUM,
-          epsilon=_BN_EPSILON, dtype=self.dtype, axis_name=self.axis_name,
-          scale_init=bn_scale_init(self.init_stddev))(x)
-      x = nn.leaky_relu(x, _LEAKY_SLOPE)
+      x = nn.leaky_relu(normalise(x), _LEAKY_SLOPE)
+    features = x  # (N, 4, 4, C)
     x = conv(1, 1, 0)(x)  # 4x4 map -> 1x1 logit
-    return x.reshape(x.shape[0]).astype(jnp.float32)
+    logits = x.reshape(x.shape[0]).astype(jnp.float32)
+    if self.num_classes and self.conditioning == 'projection':
+      embedding = nn.Embed(self.num_classes, features.shape[-1],
+                           embedding_init=conv_init(self.init_stddev))(labels)
+      logits += jnp.sum(embedding * jnp.sum(features, (1, 2)),
+                        -1).astype(jnp.float32)
+    if not self.auxiliary_classifier:
+      return logits
+    class_logits = nn.Dense(self.num_classes,
+                            kernel_init=conv_init(self.init_stddev))(
+                                features.reshape(features.shape[0], -1))
+    return logits, class_logits.astype(jnp.float32)

@@ -1,0 +1,51 @@
+"""The one base class of errors in what the user asked for.
+
+``gan_jax.main`` reports any ``UserError`` as one line (``gan_jax: error:
+...``) with no traceback; every message names the config field, file or
+line at fault. Each layer raises its own subclass (``ConfigError`` here,
+``DataError``, ``ParallelError``, ``CheckpointError`` beside their code), so
+this module imports nothing of the package.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+  """Something the user can fix; the message names the field, file or line."""
+
+
+class ConfigError(UserError, ValueError):
+  """A config value that cannot work; the message names the field."""
+
+
+def require(ok: bool, field: str, message: str, value) -> None:
+  """Raises ConfigError('config.FIELD MESSAGE, got VALUE') unless ``ok``."""
+  if not ok:
+    raise ConfigError(f'config.{field} {message}, got {value!r}')
+
+
+def _get(config, field: str):
+  value = config
+  for part in field.split('.'):
+    value = value[part]
+  return value
+
+
+def positive_ints(config, *fields: str) -> None:
+  """Each dotted ``field`` of ``config`` must be an int > 0 (not a bool)."""
+  for field in fields:
+    value = _get(config, field)
+    require(isinstance(value, int) and not isinstance(value, bool)
+            and value > 0, field, 'must be a positive integer', value)
+
+
+def one_of(config, field: str, choices) -> None:
+  value = _get(config, field)
+  require(value in tuple(choices), field, f'must be one of {tuple(choices)}',
+          value)
+
+
+def boolean(config, *fields: str) -> None:
+  for field in fields:
+    value = _get(config, field)
+    require(isinstance(value, bool), field, 'must be True or False', value)
