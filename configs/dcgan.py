@@ -65,6 +65,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # Samples from G with batch statistics (as the reference DCGAN, which never
   # switches G to eval mode) or with the running averages.
   config.model.sample_with_batch_stats = True
+  # With g_ema_decay > 0: grids, evaluation and generate use G's weight
+  # average (True) or its last weights (False, e.g. --mode=eval to compare).
+  config.model.sample_with_ema = True
 
   config.optimizer = optim.optimizer_config(lr=2e-4, b1=0.5)  # Sec. 4
 

@@ -9,7 +9,6 @@ interpolate).
 
 from __future__ import annotations
 
-import importlib
 import logging as std_logging
 import os
 import sys
@@ -18,9 +17,8 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from gan_jax import families
-from gan_jax.core import errors, loop, signals
-from gan_jax.eval import evaluation
+from gan_jax import modes
+from gan_jax.core import errors, signals
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and '
@@ -42,9 +40,7 @@ flags.DEFINE_string('mode', 'train', "What to do with the workdir's run: "
                     'generate, interpolate).')
 flags.DEFINE_string('output', None, "Folder for a family's mode (default: "
                     'WORKDIR/MODE, e.g. WORKDIR/generate).')
-# The toys train with their own compiled trainers (vmapped seeds, a scanned
-# figure), not the loop; they reuse its state, losses and optimizers.
-TOYS = ('toy_1d', 'toy_2d')
+
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -87,29 +83,6 @@ def initialize_distributed() -> None:
                  jax.local_device_count(), jax.device_count())
 
 
-def run_mode(config, workdir: str, mode: str, output: str | None):
-  """Dispatches --mode: the toys, train, eval, or a family's own mode."""
-  family = config.get('family', '')
-  if family in TOYS:
-    if mode != 'train':
-      raise errors.ConfigError(f'--mode={mode}: the toy {family} only trains')
-    toy = importlib.import_module(f'gan_jax.toy.{family}')
-    return toy.run(config, workdir)
-  if mode == 'train':
-    return loop.train(config, workdir)
-  if mode == 'eval':
-    return evaluation.evaluate_checkpoint(config, workdir)
-  loop.validate(config)
-  modes = families.get(family)(config).modes
-  if mode not in modes:
-    raise errors.ConfigError(
-        f'--mode={mode}: config.family {family!r} has the modes '
-        f"{('train', 'eval', *modes)}")
-  trained, state, step = loop.restore_trained(config, workdir)
-  return trained.modes[mode](state, step,
-                             output or os.path.join(workdir, mode))
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
@@ -117,7 +90,7 @@ def main(argv):
   # absl.logging.info(...) anywhere (orbax included) logs on this logger.
   std_logging.getLogger('absl').addFilter(_QuietLibraries())
   try:
-    run_mode(FLAGS.config, FLAGS.workdir, FLAGS.mode, FLAGS.output)
+    modes.run(FLAGS.config, FLAGS.workdir, FLAGS.mode, FLAGS.output)
   except errors.UserError as e:
     logging.error('%s', e)
     sys.exit(f'gan_jax: error: {e}')

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import dcgan  # configs/dcgan.py
-from gan_jax import main as cli
+from gan_jax import modes
 from gan_jax.core import loop
 from gan_jax.families.dcgan import models
 
@@ -68,7 +68,7 @@ def test_the_loop_trains_it_with_class_grids_and_accuracy(conditional_run):
 
 def test_generate_one_class(conditional_run, tmp_path):
   config, workdir, _ = conditional_run
-  out = cli.run_mode(config, workdir, 'generate', str(tmp_path))
+  out = modes.run(config, workdir, 'generate', str(tmp_path))
   assert sorted(os.listdir(out)) == [f'{i:06d}_class_3.png' for i in range(5)]
 
 

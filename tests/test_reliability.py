@@ -169,8 +169,10 @@ def test_checkpoint_of_another_model_config_names_the_shapes(tiny_config,
     loop.train(tiny_config, str(tmp_path))
   message = str(error.value)
   assert 'written by a different model config' in message
-  assert ('g_params/ConvTranspose_0/kernel: checkpoint (4, 4, 16, 8) float32, '
-          'config (4, 4, 32, 8) float32') in message
+  assert ('players/d/params/Conv_0/kernel: checkpoint (4, 4, 1, 4) float32, '
+          'config (4, 4, 1, 8) float32; players/g/params/ConvTranspose_0/kernel: '
+          'checkpoint (4, 4, 16, 8) float32, config (4, 4, 32, 8) float32'
+          ) in message
 
 
 def test_workdir_that_is_not_writable(tiny_config, tmp_path):

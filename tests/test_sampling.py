@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from gan_jax import main as cli
+from gan_jax import modes
 from gan_jax.core import checkpoints, loop
 from gan_jax.families.dcgan import sampling
 from gan_jax.nn import latent
@@ -61,8 +61,8 @@ def trained_run(tmp_path_factory):
 
 def test_generate_writes_a_deterministic_dataset(trained_run, tmp_path):
   config, workdir = trained_run
-  first = cli.run_mode(config, workdir, 'generate', str(tmp_path / 'a'))
-  second = cli.run_mode(config, workdir, 'generate', str(tmp_path / 'b'))
+  first = modes.run(config, workdir, 'generate', str(tmp_path / 'a'))
+  second = modes.run(config, workdir, 'generate', str(tmp_path / 'b'))
   pngs = sorted(f for f in os.listdir(first) if f.endswith('.png'))
   assert len(pngs) == 20 and pngs[0] == '000000.png'
   with Image.open(os.path.join(first, pngs[-1])) as image:
@@ -80,7 +80,7 @@ def test_generate_writes_a_deterministic_dataset(trained_run, tmp_path):
 
 def test_interpolate_writes_one_row_per_walk(trained_run):
   config, workdir = trained_run
-  path = cli.run_mode(config, workdir, 'interpolate', None)
+  path = modes.run(config, workdir, 'interpolate', None)
   assert path.startswith(os.path.join(workdir, 'interpolate'))
   with Image.open(path) as image:
     # 4 columns x 3 rows of 32x32 with 2-pixel padding.
@@ -89,5 +89,5 @@ def test_interpolate_writes_one_row_per_walk(trained_run):
 
 def test_no_checkpoint_is_one_clear_error(tiny_config, tmp_path):
   with pytest.raises(checkpoints.CheckpointError, match='no checkpoints in'):
-    cli.run_mode(tiny_config, str(tmp_path / 'empty'), 'generate', None)
+    modes.run(tiny_config, str(tmp_path / 'empty'), 'generate', None)
   assert not (tmp_path / 'empty').exists()

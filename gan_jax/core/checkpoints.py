@@ -97,11 +97,20 @@ def check_compatible(manager: ocp.CheckpointManager, step: int,
       for name, leaf in wanted.items() if name in saved and (
           tuple(saved[name].shape) != tuple(leaf.shape)
           or saved[name].dtype != leaf.dtype)]
-  # The players' kernels first, player by player: their shapes are what a
-  # user recognises in a config (optimizer moments repeat them).
+  # The players' kernels first, each player's first kernel before anyone's
+  # second: their shapes are what a user recognises in a config (optimizer
+  # moments repeat them).
+  rank, seen = {}, {}
+  for problem in problems:
+    name = problem.split(':')[0]
+    player = name.split('/')[1] if name.startswith('players/') else ''
+    if name.endswith('kernel') and '/params/' in name:
+      rank[name] = seen[player] = seen.get(player, -1) + 1
+
   def order(problem: str):
     name = problem.split(':')[0]
-    return ('/params/' not in name, not name.endswith('kernel'), name)
+    return ('/params/' not in name, not name.endswith('kernel'),
+            rank.get(name, 0), name)
   problems.sort(key=order)
   if problems:
     raise CheckpointError(

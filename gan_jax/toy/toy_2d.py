@@ -62,20 +62,16 @@ from gan_jax.toy import mlp
 
 # method -> (pack, the config fields it sets). The recipe keeps PacGAN's D,
 # widths, loss and batch, and changes what governs how the game settles, none
-# of it informed by the true modes (measured on 2 seeds at 2,000 steps, ring,
-# where pack 2 + cosine alone gives 42 % high quality):
-#   * Adam beta1 = 0 (G without batch norm: beta1 0.8 -> 0.5 -> 0 gives
-#     48 -> 75 -> 88 %, the last at lr 3e-4): momentum makes alternating
-#     gradient steps circle an equilibrium (Gidel et al. 2019), and circling
-#     samples are samples between modes;
-#   * G without batch norm (48 % vs 42 % at beta1 0.8; 88 % vs 71 % at beta1
-#     0): batch norm re-standardises every layer, which caps how steeply G can
-#     fold z-space into separate modes;
-#   * R1 = 0.1 (Mescheder et al. 2018; 92 % vs 88 %): damps D's slope on the
-#     data so the game converges locally instead of orbiting;
-#   * lr 1e-3 with a cosine decay to 0: the grid's G must spread over a
-#     10x wider square (38 % vs 9 % at 3e-4), and the decay lets the samples
-#     land at the end;
+# of it informed by the true modes (docs/toy_2d.md has what each bought):
+#   * Adam beta1 = 0: momentum makes alternating gradient steps circle an
+#     equilibrium (Gidel et al. 2019), and circling samples are samples
+#     between modes;
+#   * G without batch norm: batch norm re-standardises every layer, which
+#     caps how steeply G can fold z-space into separate modes;
+#   * R1 = 0.1 (Mescheder et al. 2018): damps D's slope on the data so the
+#     game converges locally instead of orbiting;
+#   * lr 1e-3 with a cosine decay to 0: the grid's G must spread over a 10x
+#     wider square, and the decay lets the samples land at the end;
 #   * pack 2: the PacGAN2 row's mode coverage.
 RECIPE = {'optimizer.schedule': 'cosine', 'optimizer.b1': 0.0,
           'optimizer.lr': 1e-3, 'r1_gamma': 0.1, 'model.g_batch_norm': False}

@@ -38,7 +38,8 @@ class DCGAN(base.Family):
     errors.one_of(config, 'image_size', models.SUPPORTED_IMAGE_SIZES)
     errors.one_of(config, 'channels', (1, 3))
     errors.one_of(config, 'loss', losses.LOSSES)
-    errors.boolean(config, 'reuse_fake', 'model.spectral_norm')
+    errors.boolean(config, 'reuse_fake', 'model.spectral_norm',
+                   'model.sample_with_ema')
     for field in ('r1_gamma', 'gp_weight'):
       errors.require(config[field] >= 0, field, 'must be non-negative',
                      config[field])
@@ -112,9 +113,12 @@ class DCGAN(base.Family):
         num_classes=self.num_classes, g_average=bool(config.g_ema_decay))
 
   def g_variables(self, state):
-    """(params, batch_stats) G samples with: the weight average when kept."""
+    """(params, batch_stats) G samples with: the weight average when kept
+    (and ``model.sample_with_ema``), else the last weights."""
     g = state.players['g']
-    return (g.ema if self.config.g_ema_decay else g.params), g.batch_stats
+    use_average = (self.config.g_ema_decay
+                   and self.config.model.sample_with_ema)
+    return (g.ema if use_average else g.params), g.batch_stats
 
   def sample_inputs(self, key, num: int, label: int = -1) -> tuple:
     """G's sampling inputs: (z,) (a conditional family adds labels: drawn
