@@ -39,9 +39,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.d_steps = 1  # k of Algorithm 1
   # False: fresh noise for G's update (Algorithm 1). True: G's update moves
   # the fakes of the last D update, as pytorch/examples' DCGAN does (one G
-  # forward pass fewer per update; see gan_jax/step.py).
+  # forward pass fewer per update; see gan_jax/families/dcgan/step.py).
   config.reuse_fake = False
-  # gamma of the R1 penalty on D (Mescheder et al. 2018; gan_jax/losses.py);
+  # gamma of the R1 penalty on D (Mescheder et al. 2018; gan_jax/losses/penalties.py);
   # 0 is the papers' DCGAN.
   config.r1_gamma = 0.0
   # lambda of WGAN-GP's gradient penalty (Gulrajani et al. 2017: 10); 0: off.

@@ -51,7 +51,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # does; False: alternating, as Algorithm 1 (step.make_train_step).
   config.simultaneous_updates = False
   # > 0: evaluate an exponential average of G's weights with this decay
-  # (train_state.average_params) instead of the last ones; a batch-norm G
+  # (core.optim.ema_update) instead of the last ones; a batch-norm G
   # keeps its last population statistics.
   config.g_ema_decay = 0.0
   config.optimizer = optim.optimizer_config(lr=1e-4, b1=0.8)
@@ -59,10 +59,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # this length reproduces.
   config.num_train_steps = 20000
 
-  config.num_eval_samples = 2500
+  config.eval_num_samples = 2500
   # > 0: evaluate (summary.json's trajectory, trajectory.png) and checkpoint
-  # every eval_every steps; a rerun of the same command resumes there.
-  config.eval_every = 0
+  # every eval_every_steps steps; a rerun of the same command resumes there.
+  config.eval_every_steps = 0
   config.figure_seeds = 5  # panels per method in samples.png
 
   if preset in (None, '', 'ring'):

@@ -1,11 +1,12 @@
-"""Throughput of the DCGAN update on synthetic data, and of the input pipeline.
+"""Throughput of a family's update on synthetic data, and of the input pipeline.
 
     python -m gan_jax.bench --config=configs/dcgan.py:anime
     python -m gan_jax.bench --config=configs/dcgan.py:anime --pipeline \\
         --config.data.source=folder:/path/to/anime_faces
 
-Prints one JSON line. The update is the real compiled step of the training loop (``core/loop.py``)
-(k D updates + one G update on a (k, batch) uint8 input), timed after a
+Prints one JSON line. The update is the real compiled step of the training
+loop (``core/loop.py``; for DCGAN k D updates + one G update on a (k, batch)
+input of random values of every field the family's data has), timed after a
 warm-up; ``images_per_s`` counts the real images it consumes, as
 ../shared/bench/torch_dcgan.py counts its batch per update. The ``:anime``
 preset's ``reuse_fake=True`` is that script's update (G's update moves the D
@@ -36,14 +37,29 @@ flags.DEFINE_bool('pipeline', False, 'Time the input pipeline alone instead '
 flags.mark_flags_as_required(['config'])
 
 
+def synthetic_batch(family, batch_size: int) -> dict[str, np.ndarray]:
+  """Random values of every field the family's data has, at its shapes:
+  uint8 pixels, labels below the class count, 0/1 attributes."""
+  source = family.make_source()
+  rng = np.random.default_rng(0)
+  batch = {}
+  for name, (shape, dtype) in source.features.items():
+    full = (family.batches_per_step, batch_size, *shape)
+    if name == 'label':
+      batch[name] = rng.integers(0, source.num_classes, full).astype(dtype)
+    elif np.dtype(dtype) == np.uint8:
+      batch[name] = rng.integers(0, 256, full, dtype=np.uint8)
+    else:
+      batch[name] = rng.integers(0, 2, full).astype(dtype)
+  return batch
+
+
 def bench_step(config, steps: int, warmup: int) -> dict:
-  shape = (config.image_size, config.image_size, config.channels)
   training = loop.build_training(config, steps + warmup + 1)
   train_step = training.train_step
   state = training.init(jax.random.PRNGKey(config.seed))
-  real = training.put_batch({'image': np.random.default_rng(0).integers(
-      0, 256, (config.d_steps, config.batch_size // jax.process_count(),
-               *shape), dtype=np.uint8)})
+  real = training.put_batch(synthetic_batch(
+      training.family, config.batch_size // jax.process_count()))
   start = time.perf_counter()
   state, metrics = train_step(state, real)
   jax.block_until_ready((state, metrics))
@@ -57,7 +73,8 @@ def bench_step(config, steps: int, warmup: int) -> dict:
   jax.block_until_ready((state, metrics))
   seconds = (time.perf_counter() - start) / steps
   return {'images_per_s': config.batch_size * config.d_steps / seconds,
-          'step_ms': 1e3 * seconds, 'compile_s': compile_s}
+          'step_ms': 1e3 * seconds, 'compile_s': compile_s,
+          'family': config.family}
 
 
 def bench_pipeline(config, steps: int, warmup: int) -> dict:

@@ -9,7 +9,11 @@ without its flags, so notebooks and tests call it as it is:
 from __future__ import annotations
 
 import importlib
+import json
+import logging
 import os
+
+import jax
 
 from gan_jax import families
 from gan_jax.core import errors, loop
@@ -31,7 +35,7 @@ def run(config, workdir: str, mode: str = 'train', output: str | None = None):
   if mode == 'train':
     return loop.train(config, workdir)
   if mode == 'eval':
-    return evaluation.evaluate_checkpoint(config, workdir)
+    return evaluate_checkpoint(config, workdir)
   loop.validate(config)
   own = families.get(family)(config).modes
   if mode not in own:
@@ -41,3 +45,31 @@ def run(config, workdir: str, mode: str = 'train', output: str | None = None):
   trained, state, step = loop.restore_trained(config, workdir)
   return trained.modes[mode](state, step,
                              output or os.path.join(workdir, mode))
+
+
+def evaluate_checkpoint(config, workdir: str) -> dict:
+  """--mode=eval: the configured metrics of the latest checkpoint."""
+  evaluation.validate(config)
+  if not config.eval_metrics:
+    raise errors.ConfigError('config.eval_metrics is empty: nothing to '
+                             f'evaluate (choose from {evaluation.METRICS})')
+  family, state, step = loop.restore_trained(config, workdir)
+  evaluator = evaluation.Evaluator(config, family.make_source(),
+                                   os.path.join(workdir, 'eval'))
+  if not evaluator.active:
+    reasons = {}
+    for metric, why in evaluator.skipped.items():
+      reasons.setdefault(why, []).append(metric)
+    raise errors.ConfigError(
+        'every metric of config.eval_metrics was skipped: ' + '; '.join(
+            f'{"/".join(metrics_)}: {why}' for why, metrics_ in reasons.items()))
+  results = evaluator.evaluate(
+      lambda key, num, size: family.eval_batches(state, key, num, size))
+  report = {'step': step, 'metrics': results, 'skipped': evaluator.skipped}
+  if jax.process_index() == 0:
+    path = os.path.join(workdir, 'eval', f'eval_step_{step:07d}.json')
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+      json.dump(report, f, indent=2)
+    logging.info('Eval at step %d: %s (%s)', step, json.dumps(results), path)
+  return report

@@ -41,7 +41,7 @@ run() {  # MIXTURE METHODS [FLAGS...]
   shift 2
   python -m gan_jax.main --config="configs/toy_2d.py:$mixture" \
     --workdir="$WORKDIR/$mixture" --config.method="$which" \
-    --config.num_train_steps="$steps" --config.eval_every="$every" "$@"
+    --config.num_train_steps="$steps" --config.eval_every_steps="$every" "$@"
 }
 
 declare -A row_of=()  # pid -> MIXTURE/METHOD of the rows still running

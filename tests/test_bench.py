@@ -22,7 +22,8 @@ def test_bench_step_and_pipeline(tiny_config):
 
 def test_bench_cli_prints_one_json_line():
   result = subprocess.run(
-      [sys.executable, '-m', 'gan_jax.bench', '--config=configs/dcgan.py',
+      [sys.executable, '-m', 'gan_jax.bench',
+       '--config=configs/dcgan.py:conditional',
        '--steps=1', '--warmup=0', '--config.batch_size=8',
        '--config.model.base_width=4'], cwd=ROOT, capture_output=True,
       text=True, timeout=300, env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
@@ -32,3 +33,4 @@ def test_bench_cli_prints_one_json_line():
               'image_size', 'device', 'dtype'):
     assert key in line, key
   assert line['batch_size'] == 8 and line['device'].startswith('cpu')
+  assert line['family'] == 'conditional_dcgan'  # its batches carry labels

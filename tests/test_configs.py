@@ -32,6 +32,17 @@ def test_unknown_preset():
     dcgan.get_config('imagenet')
 
 
+def _assert_named(config, field, value):
+  """Setting ``field`` to ``value`` is one ConfigError that names it."""
+  parent = config
+  *path, leaf = field.split('.')
+  for part in path:
+    parent = parent[part]
+  parent[leaf] = value
+  with pytest.raises(errors.ConfigError, match=f'config.{field} '):
+    loop.validate(config)
+
+
 @pytest.mark.parametrize('field,value', [
     ('batch_size', 0), ('d_steps', -1), ('image_size', 48), ('channels', 2),
     ('loss', 'hing'), ('num_train_steps', 0), ('model.z_distribution', 'cauchy'),
@@ -45,14 +56,7 @@ def test_unknown_preset():
     ('optimizer.decay_start_fraction', 1.0),
 ])
 def test_bad_values_name_the_field(field, value):
-  config = dcgan.get_config()
-  parent = config
-  *path, leaf = field.split('.')
-  for part in path:
-    parent = parent[part]
-  parent[leaf] = value
-  with pytest.raises(errors.ConfigError, match=f'config.{field} '):
-    loop.validate(config)
+  _assert_named(dcgan.get_config(), field, value)
 
 
 @pytest.mark.parametrize('field,value', [
@@ -60,14 +64,7 @@ def test_bad_values_name_the_field(field, value):
     ('ac_weight', -1.0), ('generate_class', 10), ('num_sample_images', 9),
 ])
 def test_conditional_bad_values_name_the_field(field, value):
-  config = dcgan.get_config('conditional')
-  parent = config
-  *path, leaf = field.split('.')
-  for part in path:
-    parent = parent[part]
-  parent[leaf] = value
-  with pytest.raises(errors.ConfigError, match=f'config.{field} '):
-    loop.validate(config)
+  _assert_named(dcgan.get_config('conditional'), field, value)
 
 
 def test_unknown_family_and_the_old_field_name():

@@ -6,12 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from gan_jax.core import errors
+from gan_jax import modes
+from gan_jax.core import errors, loop
 from gan_jax.data import sources
 from gan_jax.eval import evaluation
-
-
-from gan_jax.core import loop
 
 
 def test_validate_names_the_field(tiny_config):
@@ -86,7 +84,7 @@ def test_eval_during_training_is_logged_and_summarised(run_with_eval):
 
 def test_mode_eval_reproduces_the_last_training_eval(run_with_eval):
   config, workdir, summary = run_with_eval
-  report = evaluation.evaluate_checkpoint(config, workdir)
+  report = modes.evaluate_checkpoint(config, workdir)
   assert report['step'] == 6
   last = {k: v for k, v in summary['eval'].items() if k != 'step'}
   assert report['metrics'] == pytest.approx(last)
@@ -123,4 +121,4 @@ def test_mode_eval_with_every_metric_skipped_is_one_error(run_with_eval,
   with pytest.raises(errors.ConfigError,
                      match='every metric of config.eval_metrics was skipped: '
                      'fid/kid: no FID Inception weights'):
-    evaluation.evaluate_checkpoint(config, workdir)
+    modes.evaluate_checkpoint(config, workdir)

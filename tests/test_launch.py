@@ -54,7 +54,7 @@ def test_table_trains_each_row_then_writes_their_table(tmp_path):
   result = _table(tmp_path, 'pacgan2', '--config.num_seeds=1',
                   '--config.model.g_hidden=(8,)',
                   '--config.model.d_hidden=(8,)', '--config.batch_size=10',
-                  '--config.num_eval_samples=50')
+                  '--config.eval_num_samples=50')
   assert result.returncode == 0, result.stderr[-3000:]
   # The row trained in its own process, to the end, cut where asked...
   with open(tmp_path / 'ring' / 'pacgan2' / 'trajectory.json') as f:

@@ -26,21 +26,26 @@ _EIGHT_DEVICES = textwrap.dedent('''
     import numpy as np
     sys.path.insert(0, 'configs')
     import dcgan
-    from gan_jax.core import parallel
-    from gan_jax.core import loop
+    from gan_jax.core import loop, parallel
 
     def run(mode, num_devices, batch_size=16):
-      config = dcgan.get_config()
+      # The conditional family with AC-GAN's classifier: a batch of two
+      # fields, labels drawn per device from the global draw, G's average.
+      config = dcgan.get_config('conditional')
       config.batch_size, config.model.base_width = batch_size, 4
       config.model.z_dim, config.parallel = 8, mode
+      config.ac_weight, config.g_ema_decay = 1.0, 0.9
       training = loop.build_training(config, 10,
-                                      devices=jax.devices()[:num_devices])
+                                     devices=jax.devices()[:num_devices])
       state = training.init(jax.random.PRNGKey(0))
       rng = np.random.default_rng(0)
       for _ in range(3):
-        batch = rng.integers(0, 256, (1, batch_size, 32, 32, 1), np.uint8)
-        state, metrics = training.train_step(
-            state, training.put_batch({'image': batch}))
+        batch = {'image': rng.integers(0, 256, (1, batch_size, 32, 32, 1),
+                                       np.uint8),
+                 'label': rng.integers(0, 10, (1, batch_size)).astype(
+                     np.int32)}
+        state, metrics = training.train_step(state,
+                                             training.put_batch(batch))
       return jax.device_get(state)
 
     def max_diff(a, b):

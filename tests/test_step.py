@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from gan_jax import losses
-from gan_jax.core import errors, optim
+from gan_jax.core import loop, optim
 from gan_jax.families.dcgan import models, step
 from gan_jax.nn import latent
 
@@ -192,3 +192,28 @@ def test_simultaneous_update_judges_g_by_the_d_before_the_step(parts):
     step.make_train_step(g, d, None, None, loss='non_saturating', z_dim=Z_DIM,
                          z_distribution='uniform', simultaneous=True)(
                              state, {'image': jnp.stack([real, real])})
+
+
+def test_wgan_gp_with_spectral_and_layer_norm_and_g_average(tiny_config,
+                                                            tmp_path):
+  """The options beyond the paper, together through the loop: a Wasserstein
+  critic with the gradient penalty, layer norm and spectral norm, G's weight
+  average and the linear-decay schedule."""
+  config = tiny_config
+  config.loss, config.gp_weight = 'wasserstein', 10.0
+  config.model.d_norm, config.model.spectral_norm = 'layer', True
+  config.g_ema_decay = 0.9
+  config.optimizer.schedule = 'linear_decay'
+  config.num_train_steps = 2
+  summary = loop.train(config, str(tmp_path))
+  assert summary['gradient_penalty'] > 0 and np.isfinite(summary['d_loss'])
+  _, state, _ = loop.restore_trained(config, str(tmp_path))
+  d_stats = jax.tree_util.tree_flatten_with_path(
+      state.players['d'].batch_stats)[0]
+  names = [jax.tree_util.keystr(path) for path, _ in d_stats]
+  assert names and all('SpectralNorm' in n for n in names)  # no batch norm
+  assert any(n.endswith("/kernel/u']") for n in names)
+  g = state.players['g']
+  assert jax.tree.structure(g.ema) == jax.tree.structure(g.params)
+  assert not np.allclose(jax.tree.leaves(g.ema)[0],
+                         jax.tree.leaves(g.params)[0])

@@ -83,7 +83,7 @@ def tiny_config():
   config.batch_size = 20
   config.num_train_steps = 30
   config.num_seeds = 3
-  config.num_eval_samples = 200
+  config.eval_num_samples = 200
   config.figure_seeds = 2
   return config
 
@@ -222,10 +222,10 @@ def test_segments_cut_the_phases_at_every_evaluation(tiny_config):
   assert toy_2d.segments(tiny_config) == [[(30, 20)]]  # one compiled call
   tiny_config.late_batch_size, tiny_config.late_batch_steps = 80, 10
   assert toy_2d.segments(tiny_config) == [[(20, 20), (10, 80)]]
-  tiny_config.eval_every = 15
+  tiny_config.eval_every_steps = 15
   assert toy_2d.segments(tiny_config) == [[(15, 20)], [(5, 20), (10, 80)]]
   assert toy_2d.segments(tiny_config, start=15) == [[(5, 20), (10, 80)]]
-  tiny_config.eval_every = 7
+  tiny_config.eval_every_steps = 7
   assert toy_2d.segments(tiny_config, start=14) == [
       [(6, 20), (1, 80)], [(7, 80)], [(2, 80)]]
   assert toy_2d.segments(tiny_config, start=30) == []
@@ -233,7 +233,7 @@ def test_segments_cut_the_phases_at_every_evaluation(tiny_config):
 
 def test_an_interrupted_run_resumes_where_it_stopped(tiny_config, tmp_path,
                                                      monkeypatch):
-  tiny_config.num_seeds, tiny_config.eval_every = 2, 10
+  tiny_config.num_seeds, tiny_config.eval_every_steps = 2, 10
   whole = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(),
                              str(tmp_path / 'whole'))
   assert [entry['step'] for entry in whole['trajectory']] == [10, 20, 30]
@@ -261,7 +261,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(tiny_config, tmp_path,
 
 def test_a_workdir_resumes_only_its_own_settings(tiny_config, tmp_path):
   tiny_config.num_seeds, tiny_config.num_train_steps = 1, 5
-  tiny_config.eval_every = 5
+  tiny_config.eval_every_steps = 5
   toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(), str(tmp_path))
   tiny_config.optimizer.lr = 1e-3
   with pytest.raises(errors.ConfigError,
@@ -269,8 +269,8 @@ def test_a_workdir_resumes_only_its_own_settings(tiny_config, tmp_path):
                      r"\(optimizer: saved .*'lr': 0.0001.* now .*'lr': 0.001"):
     toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(), str(tmp_path))
   tiny_config.optimizer.lr = 1e-4
-  tiny_config.eval_every = -1
-  with pytest.raises(errors.ConfigError, match='eval_every must be '
+  tiny_config.eval_every_steps = -1
+  with pytest.raises(errors.ConfigError, match='eval_every_steps must be '
                      'non-negative, got -1'):
     toy_2d.run(tiny_config, str(tmp_path))
 

@@ -219,32 +219,3 @@ class Evaluator:
             real, fake)
     results['eval_num_samples'] = config.eval_num_samples
     return results
-
-
-def evaluate_checkpoint(config, workdir: str) -> dict:
-  """--mode=eval: the configured metrics of the latest checkpoint."""
-  from gan_jax.core import loop  # pylint: disable=g-import-not-at-top
-  validate(config)
-  if not config.eval_metrics:
-    raise errors.ConfigError('config.eval_metrics is empty: nothing to '
-                                 f'evaluate (choose from {METRICS})')
-  family, state, step = loop.restore_trained(config, workdir)
-  evaluator = Evaluator(config, family.make_source(),
-                        os.path.join(workdir, 'eval'))
-  if not evaluator.active:
-    reasons = {}
-    for metric, why in evaluator.skipped.items():
-      reasons.setdefault(why, []).append(metric)
-    raise errors.ConfigError(
-        'every metric of config.eval_metrics was skipped: ' + '; '.join(
-            f'{"/".join(metrics_)}: {why}' for why, metrics_ in reasons.items()))
-  results = evaluator.evaluate(
-      lambda key, num, size: family.eval_batches(state, key, num, size))
-  report = {'step': step, 'metrics': results, 'skipped': evaluator.skipped}
-  if jax.process_index() == 0:
-    path = os.path.join(workdir, 'eval', f'eval_step_{step:07d}.json')
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, 'w') as f:
-      json.dump(report, f, indent=2)
-    logging.info('Eval at step %d: %s (%s)', step, json.dumps(results), path)
-  return report

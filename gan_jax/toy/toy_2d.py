@@ -11,10 +11,10 @@ non-saturating loss, weights ~ N(0, 0.02).
 Training goes through the project's own ``step.make_train_step`` (the DCGAN
 path's losses and Adam wiring; packing lives entirely inside D), and all
 seeds of a method train in one compiled call: ``jax.vmap`` over seeds of a
-``lax.scan`` over steps. With ``eval_every`` > 0 the run is cut into segments
-of that many steps, one compiled call each: after every segment the seeds are
-evaluated (the trajectory) and checkpointed, so a long run (the paper's
-length is hours per method on a CPU) can be stopped and resumed.
+``lax.scan`` over steps. With ``eval_every_steps`` > 0 the run is cut into
+segments of that many steps, one compiled call each: after every segment the
+seeds are evaluated (the trajectory) and checkpointed, so a long run (the
+paper's length is hours per method on a CPU) can be stopped and resumed.
 
 Differences from the released code, none of which looks at the true modes:
 fresh mixture samples every step instead of epochs over a fixed 100k-sample
@@ -25,7 +25,7 @@ sees pack x 100 samples) instead of ``pack`` batches of 100; G's output bias
 starts ~ N(0, 0.02), not at 0. The paper runs 400 epochs x 1,000 = 400k
 steps; ``num_train_steps`` defaults to far fewer.
 
-Metrics (PacGAN's ``MetricLogger``, on ``num_eval_samples`` = 2,500 samples
+Metrics (PacGAN's ``MetricLogger``, on ``eval_num_samples`` = 2,500 samples
 of G with its population statistics): a sample is high quality if its
 distance to the nearest mean is below 3 sigma; a mode is captured if it is
 the nearest mean of at least one high-quality sample; reverse KL is
@@ -201,11 +201,12 @@ def batch_phases(config) -> list[tuple[int, int]]:
 
 
 def segments(config, start: int = 0) -> list[list[tuple[int, int]]]:
-  """The run from step ``start`` on, cut at every multiple of ``eval_every``
+  """The run from step ``start`` on, cut at every multiple of
+  ``eval_every_steps``
   (0: never), where it is evaluated (the trajectory) and, with a workdir,
   checkpointed: a list of segments, each its [(steps, packs per batch)] pieces
   of ``batch_phases``. A segment is one compiled call."""
-  every, total = config.eval_every, config.num_train_steps
+  every, total = config.eval_every_steps, config.num_train_steps
   cuts = [*(range(every, total, every) if every else ()), total]
   phases = batch_phases(config)
   out, first = [], 0
@@ -224,7 +225,8 @@ def segments(config, start: int = 0) -> list[list[tuple[int, int]]]:
 
 # Fields that may change when a run resumes: they change what is written, not
 # what is trained.
-RESUMABLE_CHANGES = ('method', 'figure_seeds', 'eval_every', 'num_eval_samples')
+RESUMABLE_CHANGES = ('method', 'figure_seeds', 'eval_every_steps',
+                     'eval_num_samples')
 
 
 def _check_resumable(path: str, config) -> None:
@@ -254,11 +256,12 @@ def train_seeds(config, method: str, mixture: Mixture2D,
   per segment (``segments``): ``jax.vmap`` over seeds of a ``lax.scan`` over
   steps.
 
-  With ``workdir`` and ``eval_every`` > 0, every segment's end is checkpointed
+  With ``workdir`` and ``eval_every_steps`` > 0, every segment's end is
+  checkpointed
   there (orbax) with the trajectory so far, and a run found there resumes from
   its latest step.
   Returns numpy arrays over seeds: the metrics, the evaluation samples
-  (seeds, num_eval_samples, 2) and the last step's losses, plus
+  (seeds, eval_num_samples, 2) and the last step's losses, plus
   ``trajectory``: the metrics' summary at the end of every segment.
   """
   config, pack = method_config(config, method)
@@ -308,8 +311,8 @@ def train_seeds(config, method: str, mixture: Mixture2D,
         # Decay 0 keeps exactly the last weights: one path whether or not
         # asked.
         g_average = optim.ema_update(carry['g_average'],
-                                               state.players['g'].params, state.step,
-                                               config.g_ema_decay)
+                                     state.players['g'].params, state.step,
+                                     config.g_ema_decay)
         return {'state': state, 'g_average': g_average, 'last': metrics}, None
       return one_step
 
@@ -335,19 +338,20 @@ def train_seeds(config, method: str, mixture: Mixture2D,
   @jax.vmap
   def evaluate(carry, eval_key):
     # The same z at every evaluation: the trajectory follows the same points.
-    z = latent.sample_latent(eval_key, config.num_eval_samples,
+    z = latent.sample_latent(eval_key, config.eval_num_samples,
                                   config.model.z_dim,
                                   config.model.z_distribution)
     samples = generator.apply(
         {'params': carry['g_average'],
-         'batch_stats': carry['state'].players['g'].batch_stats}, z, train=False)
+         'batch_stats': carry['state'].players['g'].batch_stats}, z,
+        train=False)
     return {**mode_metrics(samples, mixture), 'samples': samples,
             **carry['last']}
 
   keys = jax.random.split(jax.random.PRNGKey(config.seed), config.num_seeds)
   data_keys, eval_keys = jax.jit(jax.vmap(step_keys))(keys)
   carry, start, trajectory, manager = keys, 0, [], None
-  if workdir is not None and config.eval_every:
+  if workdir is not None and config.eval_every_steps:
     # An uncut run has nothing to resume: it keeps no checkpoint (10 seeds
     # of PacGAN's players are ~100 MB) and may be rerun with new settings.
     os.makedirs(workdir, exist_ok=True)
@@ -452,7 +456,7 @@ def run(config, workdir: str) -> dict[str, Any]:
   """Trains the methods of ``config.method`` (``parse_methods``), one after
   the other, and writes the figures, summary.json and table.md over them.
 
-  Each method trains (and, cut by ``eval_every``, checkpoints) in
+  Each method trains (and, cut by ``eval_every_steps``, checkpoints) in
   ``workdir/METHOD``; run again, the same command resumes where the last one
   stopped, and a finished method is evaluated, not retrained. So methods may
   also train in separate processes, each naming its own, and one more run
@@ -467,9 +471,10 @@ def run(config, workdir: str) -> dict[str, Any]:
     raise errors.ConfigError(
         'config.num_seeds and config.num_train_steps must be positive, got '
         f'{config.num_seeds}, {config.num_train_steps}')
-  if config.eval_every < 0:
+  if config.eval_every_steps < 0:
     raise errors.ConfigError(
-        f'config.eval_every must be non-negative, got {config.eval_every!r}')
+        'config.eval_every_steps must be non-negative, got '
+        f'{config.eval_every_steps!r}')
   mixture = MIXTURES[config.data.mixture]()
   methods = parse_methods(config.method)
   for method in methods:

@@ -170,13 +170,16 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
       # Real and fake go through D separately, as in the reference DCGAN, so
       # each batch is normalised by its own statistics.
       if r1_gamma:
+        def judge_real(x):
+          logits, classes, stats = discriminate(params, d.batch_stats, x,
+                                                real_labels)
+          return (logits, classes), stats
+
         (real_logits, real_classes), pullback, stats = jax.vjp(
-            lambda x: (lambda l, c, s: ((l, c), s))(
-                *discriminate(params, d.batch_stats, x, real_labels)),
-            real, has_aux=True)
-        (real_grads,) = pullback((jnp.ones_like(real_logits),
-                                  None if real_classes is None
-                                  else jnp.zeros_like(real_classes)))
+            judge_real, real, has_aux=True)
+        # R1 penalises the slope of the adversarial logit alone.
+        (real_grads,) = pullback((jnp.ones_like(real_logits), jax.tree.map(
+            jnp.zeros_like, real_classes)))
         r1 = losses.r1_penalty(real_grads, real_logits.shape[0])
       else:
         real_logits, real_classes, stats = discriminate(
