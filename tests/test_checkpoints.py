@@ -1,7 +1,7 @@
 import jax
 import numpy as np
 
-from gan_jax.core import checkpoints, errors, optim
+from gan_jax.core import checkpoints, optim
 from gan_jax.families.dcgan import models, step
 
 

@@ -1,7 +1,6 @@
 """Class-conditional DCGAN: the label reaches both players, and the family
 runs through the shared loop with a grid per class and class accuracy."""
 
-import json
 import os
 
 import jax

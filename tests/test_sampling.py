@@ -10,7 +10,6 @@ import pytest
 
 from gan_jax import modes
 from gan_jax.core import checkpoints, loop
-from gan_jax.families.dcgan import sampling
 from gan_jax.nn import latent
 
 

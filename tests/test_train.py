@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax.core import checkpoints, errors, loop, optim, signals
+from gan_jax.core import errors, loop
 
 
 def _final_state(config, workdir):

@@ -77,6 +77,7 @@ class Source:
 
 
 SOURCES = "'digits', 'folder:PATH', 'tfds:NAME[SPLIT]' or 'attributes:PATH'"
+KINDS = ('digits', 'folder:', 'tfds:', 'attributes:')
 _LABEL_SOURCES = ("'digits', 'folder:PATH' (one subfolder per class) or "
                   "'tfds:NAME[SPLIT]'")
 
@@ -86,6 +87,14 @@ def _image_feature(image_size: int, channels: int) -> Features:
 
 
 _LABEL_FEATURE = {'label': ((), np.dtype(np.int32))}
+
+
+def kind_of(source: str) -> str | None:
+  """Which of ``KINDS`` ``config.data.source`` is ('folder:' for
+  'folder:PATH'), or None."""
+  return next((k for k in KINDS
+               if source == k or (k.endswith(':') and source.startswith(k))),
+              None)
 
 
 def make_source(source: str, image_size: int, channels: int,
@@ -102,9 +111,7 @@ def make_source(source: str, image_size: int, channels: int,
   if isinstance(attributes, str):
     attributes = [a.strip() for a in attributes.split(',') if a.strip()]
   attributes = tuple(attributes)
-  kind = next((k for k in ('digits', 'folder:', 'tfds:', 'attributes:')
-               if source == k or (k.endswith(':') and source.startswith(k))),
-              None)
+  kind = kind_of(source)
   if kind is None:
     raise DataError(f'data.source must be {SOURCES}, got {source!r}')
   if attributes and kind != 'attributes:':

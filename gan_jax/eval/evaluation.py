@@ -59,7 +59,7 @@ def validate(config) -> None:
     value = config[field]
     if not isinstance(value, int) or value < 2:
       raise errors.ConfigError(f'config.{field} must be an integer >= 2, '
-                                   f'got {value!r}')
+                               f'got {value!r}')
 
 
 def inception_weights_path(config) -> str:

@@ -21,9 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.core import errors, optim
+from gan_jax.core import errors
 from gan_jax.families.dcgan import step as step_lib
-from gan_jax.nn import latent
 from gan_jax.toy import mlp, theory
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from gan_jax import losses
 from gan_jax.core import errors, optim
+from gan_jax.data import sources
 from gan_jax.families import base
 from gan_jax.families.dcgan import models, sampling, step
 from gan_jax.nn import latent, layers
@@ -60,11 +61,9 @@ class DCGAN(base.Family):
                      'config.gp_weight > 0 (WGAN-GP: 10) or '
                      'config.model.spectral_norm=True', config.loss)
     source = config.data.source
-    errors.require(source == 'digits' or any(
-        source.startswith(kind) and len(source) > len(kind)
-        for kind in ('folder:', 'tfds:', 'attributes:')), 'data.source',
-                   "must be 'digits', 'folder:PATH', 'tfds:NAME[SPLIT]' or "
-                   "'attributes:PATH'", source)
+    kind = sources.kind_of(source)
+    errors.require(kind == 'digits' or (kind and len(source) > len(kind)),
+                   'data.source', f'must be {sources.SOURCES}', source)
 
   def __init__(self, config, num_train_steps: int = 1,
                axis_name: str | None = None):

@@ -17,9 +17,10 @@ import numpy as np
 from gan_jax.core import visualize
 from gan_jax.nn import latent
 
-# fold_in(PRNGKey(config.seed), stream): the noise of evaluation, generation
-# and interpolation, each its own (training and its grids use the seed as is).
-EVAL_STREAM, GENERATE_STREAM, INTERPOLATE_STREAM = 2, 3, 4
+# fold_in(PRNGKey(config.seed), stream): the noise of generation and
+# interpolation, each its own (evaluation's is ``evaluation.EVAL_STREAM`` = 2;
+# training and its grids use the seed as is).
+GENERATE_STREAM, INTERPOLATE_STREAM = 3, 4
 
 
 def make_sampler(generator, with_batch_stats: bool) -> Callable:
