@@ -1,37 +1,36 @@
-"""DCGAN (Radford et al. 2015) configs. Presets via ``--config=configs/dcgan.py:NAME``.
+"""DCGAN (Radford et al. 2015) configs: ``--config=configs/dcgan.py:PRESET``.
 
-  (none)  scikit-learn's embedded handwritten digits at 32x32x1: trains on
-          2 CPU cores in about 5 minutes, no download.
-  anime   the reference experiment: 64x64x3 faces from an image folder, batch
-          128, grids after epochs 1, 5, 10, 20, 40, 60. Point it at the data:
-          --config.data.source=folder:/path/to/anime_faces
-  mnist   TFDS mnist (60k) at 32x32x1, paper widths.
-  cifar10 TFDS cifar10 (50k) at 32x32x3, paper widths.
-  celeba  TFDS celeb_a (163k train faces, centre-cropped) at 64x64x3.
-  conditional  class-conditional DCGAN on the embedded digits (family
-          'conditional_dcgan'): G(z, y), a projection D, grids with one row
-          per class, eval['digits_class_accuracy'].
 The TFDS presets read config.data.tfds_dir (local or gs://; empty: TFDS's
 default) and prepare the dataset on first use (needs pip install '.[tfds]').
+``python -m gan_jax.main --config=configs/dcgan.py --show_config`` lists
+every field with its value and meaning.
 """
 
 import ml_collections
 
 from gan_jax.core import optim
 
-PRESETS = ('digits', 'anime', 'mnist', 'cifar10', 'celeba', 'conditional')
+# Name -> one line (``--help``); the first is the default.
+PRESETS = {
+    'digits': 'the embedded digits at 32x32x1: ~6 min on 2 CPU cores',
+    'anime': 'the reference experiment: 64x64x3 faces (data.source=folder:)',
+    'mnist': 'TFDS mnist at 32x32x1, paper widths',
+    'cifar10': 'TFDS cifar10 at 32x32x3, paper widths',
+    'celeba': 'TFDS celeb_a, centre-cropped, at 64x64x3',
+    'conditional': 'class-conditional DCGAN on the digits: a row per class',
+}
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.family = 'dcgan'
-  config.seed = 0
+  config.family = 'dcgan'  # a folder of gan_jax/families
+  config.seed = 0  # initialisation, noise and data order
 
-  config.image_size = 32
-  config.channels = 1
+  config.image_size = 32  # height = width: 32, 64 or 128 (a layer each)
+  config.channels = 1  # 1 (grey) or 3 (RGB)
   config.batch_size = 128  # global, over all devices
-  config.num_epochs = 100
-  config.num_train_steps = -1  # -1: from num_epochs
+  config.num_epochs = 100  # passes over the data
+  config.num_train_steps = -1  # updates of G; -1: from num_epochs
   # The adversarial pair (gan_jax/losses): 'non_saturating' or 'minimax'
   # (Goodfellow et al. Sec. 3), 'hinge', 'wasserstein' (with gp_weight or
   # model.spectral_norm), 'least_squares'.
@@ -54,14 +53,16 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.parallel = 'shard_map'
 
   config.model = ml_collections.ConfigDict()
-  config.model.z_dim = 100
+  config.model.z_dim = 100  # length of G's noise vector z
   config.model.z_distribution = 'uniform'  # U[-1, 1]; or 'normal'
   config.model.base_width = 32  # channels of D's first / G's last hidden layer
-  config.model.init_stddev = 0.02
-  config.model.dtype = 'float32'
-  config.model.conv_impl = 'auto'  # 'matmul' | 'lax' (gan_jax/nn/layers.py)
-  config.model.d_norm = 'batch'  # or 'layer' (WGAN-GP's critic), 'none'
-  config.model.spectral_norm = False  # D's kernels / sigma (Miyato et al.)
+  config.model.init_stddev = 0.02  # weights ~ N(0, 0.02^2) (Sec. 4)
+  config.model.dtype = 'float32'  # activations: 'float32' or 'bfloat16'
+  # Kernel-4 convolutions: 'matmul' (fast on CPU), 'lax' (XLA's conv), or
+  # 'auto': matmul on CPU, lax elsewhere (gan_jax/nn/layers.py).
+  config.model.conv_impl = 'auto'
+  config.model.d_norm = 'batch'  # D's norm: or 'layer' (WGAN-GP's critic), 'none'
+  config.model.spectral_norm = False  # D's kernels / sigma (Miyato et al. 2018)
   # Samples from G with batch statistics (as the reference DCGAN, which never
   # switches G to eval mode) or with the running averages.
   config.model.sample_with_batch_stats = True
@@ -69,35 +70,38 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # average (True) or its last weights (False, e.g. --mode=eval to compare).
   config.model.sample_with_ema = True
 
-  config.optimizer = optim.optimizer_config(lr=2e-4, b1=0.5)  # Sec. 4
+  # Adam, lr 2e-4, beta1 0.5 (Sec. 4), for both players.
+  config.optimizer = optim.optimizer_config(lr=2e-4, b1=0.5)
 
   config.data = ml_collections.ConfigDict()
-  config.data.source = 'digits'  # or 'folder:PATH', 'tfds:NAME[SPLIT]'
+  # 'digits' (embedded), 'folder:PATH' (image files), 'tfds:NAME[SPLIT]'.
+  config.data.source = 'digits'
   config.data.tfds_dir = ''  # TFDS data_dir for tfds: sources; '' = default
   config.data.num_workers = 2  # decoding threads
   config.data.prefetch = 4  # steps decoded ahead
 
-  config.log_every_steps = 50
-  config.checkpoint_every_steps = 500
-  config.checkpoint_max_to_keep = 3
-  config.sample_epochs = (1, 5, 10, 20, 40, 60)  # and always the last step
-  config.num_sample_images = 64
+  config.log_every_steps = 50  # console and TensorBoard
+  config.checkpoint_every_steps = 500  # and at the end, and on SIGTERM
+  config.checkpoint_max_to_keep = 3  # older checkpoints are deleted
+  # Epochs after which samples/ gets a grid (and always the last step).
+  config.sample_epochs = (1, 5, 10, 20, 40, 60)
+  config.num_sample_images = 64  # images per grid, from one fixed z batch
 
   # Sample quality (gan_jax/evaluation.py): at the last step, and every
   # eval_every_steps if positive. 'digits' is the project's own classifier;
   # 'fid', 'kid', 'pr' need eval_inception_weights (or
   # $GAN_JAX_INCEPTION_WEIGHTS), the .npz of scripts/convert_inception_weights.py.
   config.eval_metrics = ('digits',)
-  config.eval_every_steps = 0
-  config.eval_num_samples = 5000
+  config.eval_every_steps = 0  # > 0: also during training
+  config.eval_num_samples = 5000  # generated images per evaluation
   config.eval_batch_size = 100  # images per feature-extractor call
-  config.eval_inception_weights = ''
+  config.eval_inception_weights = ''  # the Inception .npz for fid/kid/pr
 
-  # --mode=generate / --mode=interpolate (gan_jax/sampling.py).
-  config.generate_num_images = 1000
+  config.generate_num_images = 1000  # --mode=generate: PNGs written
   config.generate_npz = False  # also one images.npz of all uint8 images
+  # --mode=interpolate: rows of the grid (slerp walks between two z) ...
   config.interpolate_num_walks = 8
-  config.interpolate_num_steps = 10
+  config.interpolate_num_steps = 10  # ... and images per walk
 
   if preset in (None, '', 'digits'):
     pass
@@ -112,7 +116,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     config.eval_metrics = ('fid', 'kid', 'pr')
   elif preset == 'conditional':
     config.family = 'conditional_dcgan'
-    config.model.num_classes = 10
+    config.model.num_classes = 10  # classes of the labels (digits: 10)
     # 'projection' (Miyato & Koyama 2018) or 'concat' (Mirza & Osindero's
     # one-hot input, as extra channels of D's image).
     config.model.conditioning = 'projection'
@@ -129,5 +133,5 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     config.eval_metrics = ('fid', 'kid', 'pr')
   else:
     raise ValueError(f'unknown preset {preset!r} for configs/dcgan.py; '
-                     f'choose one of {PRESETS}')
+                     f'choose one of {tuple(PRESETS)}')
   return config

@@ -1,5 +1,7 @@
 """Command line: python -m gan_jax.main --config=configs/FAMILY.py --workdir=DIR.
 
+--help lists the config files and presets; --show_config a config's fields.
+
 ``config.family`` picks the family (a folder of ``gan_jax/families``, or one
 of the toys). --mode=train (default) trains or resumes; on a run's latest
 checkpoint, --mode=eval scores it (``gan_jax/eval``) and the family's own
@@ -15,55 +17,42 @@ import sys
 
 from absl import app, flags, logging
 import jax
-from ml_collections import config_flags
 
-from gan_jax import modes
+from gan_jax import cli, modes
 from gan_jax.core import errors, signals
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and '
-                    'logs; an existing run there is resumed.')
-config_flags.DEFINE_config_file('config', None, 'Config file, optionally '
-                                'with a preset: configs/dcgan.py:anime.',
-                                lock_config=True)
-flags.DEFINE_string('coordinator_address', None, 'host:port of process 0, '
-                    'for a multi-process run outside TPU VMs and SLURM.')
-flags.DEFINE_integer('num_processes', None, 'Processes of a multi-process run '
-                     '(with --coordinator_address).')
-flags.DEFINE_integer('process_id', None, 'This process (with '
-                     '--coordinator_address).')
-flags.DEFINE_bool('distributed', False, 'jax.distributed.initialize() with '
-                  'the cluster auto-detected (Cloud TPU VM slices, SLURM); '
-                  'implied by --coordinator_address and by SLURM_NTASKS > 1.')
-flags.DEFINE_string('mode', 'train', "What to do with the workdir's run: "
-                    "train, eval, or one of the family's modes (DCGAN: "
-                    'generate, interpolate).')
-flags.DEFINE_string('output', None, "Folder for a family's mode (default: "
-                    'WORKDIR/MODE, e.g. WORKDIR/generate).')
-
-flags.mark_flags_as_required(['config', 'workdir'])
+cli.define_flags(FLAGS)
 
 
 class _QuietLibraries:
-  """Drops the INFO chatter of orbax (a dozen lines per save) from the log."""
+  """Drops chatter that is no warning: orbax's INFO lines (a dozen per save)
+  and JAX's 'Unable to initialize backend ...' for each platform it probes
+  and this machine lacks (an INFO line on every CPU or GPU start)."""
   NOISY = ('/orbax/',)
 
   def filter(self, record) -> bool:
-    return record.levelno >= std_logging.WARNING or not any(
-        part in record.pathname for part in self.NOISY)
+    if record.levelno >= std_logging.WARNING:
+      return True
+    if record.getMessage().startswith('Unable to initialize backend'):
+      return False
+    return not any(part in record.pathname for part in self.NOISY)
 
 
 def _parse_flags(argv):
-  """absl's parser, but a bad flag or config file is one line, no traceback."""
+  """absl's parser, but --help lists the config files and exits 0, and any
+  mistake on the command line is one line, no traceback."""
+  if cli.help_requested(argv):
+    print(cli.help_text(FLAGS))
+    sys.exit(0)
   try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    # config_flags embeds the config file's traceback; its last line is the
-    # error itself (e.g. an unknown preset).
-    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-    sys.exit(f'gan_jax: error: {lines[-1]}\n'
-             'Usage: python -m gan_jax.main --config=configs/FILE.py[:PRESET] '
-             '--workdir=DIR [--config.FIELD=VALUE ...]')
+    rest = cli.parse(argv, FLAGS)
+    if FLAGS.show_config:
+      print(cli.show_config(FLAGS))
+      sys.exit(0)
+  except errors.UserError as e:
+    sys.exit(f'gan_jax: error: {e}')
+  return rest
 
 
 def initialize_distributed() -> None:
@@ -84,18 +73,18 @@ def initialize_distributed() -> None:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  del argv  # cli.parse refuses positional arguments
+  quiet = _QuietLibraries()
+  # absl.logging.info(...) anywhere (orbax included) logs on 'absl'; JAX's
+  # backend probing (at the first device query, below) on its own logger.
+  std_logging.getLogger('absl').addFilter(quiet)
+  std_logging.getLogger('jax._src.xla_bridge').addFilter(quiet)
   initialize_distributed()
-  # absl.logging.info(...) anywhere (orbax included) logs on this logger.
-  std_logging.getLogger('absl').addFilter(_QuietLibraries())
   try:
     modes.run(FLAGS.config, FLAGS.workdir, FLAGS.mode, FLAGS.output)
-  except errors.UserError as e:
-    logging.error('%s', e)
+  except errors.UserError as e:  # one line on stderr, no traceback
     sys.exit(f'gan_jax: error: {e}')
   except signals.StopRun as e:  # diverged or preempted: saved, one line
-    logging.error('%s', e)
     sys.exit(f'gan_jax: {e}')
 
 

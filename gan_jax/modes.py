@@ -27,6 +27,7 @@ TOYS = ('toy_1d', 'toy_2d')
 def run(config, workdir: str, mode: str = 'train', output: str | None = None):
   """Dispatches --mode: the toys, train, eval, or a family's own mode."""
   family = config.get('family', '')
+  errors.check(family, 'family', families.names() + TOYS)
   if family in TOYS:
     if mode != 'train':
       raise errors.ConfigError(f'--mode={mode}: the toy {family} only trains')

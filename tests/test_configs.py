@@ -4,7 +4,7 @@ import dcgan  # configs/dcgan.py
 from gan_jax.core import errors, loop
 
 
-@pytest.mark.parametrize('preset', dcgan.PRESETS + (None,))
+@pytest.mark.parametrize('preset', tuple(dcgan.PRESETS) + (None,))
 def test_presets_validate(preset):
   config = dcgan.get_config(preset)
   if preset in ('mnist', 'cifar10', 'celeba'):

@@ -12,9 +12,10 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ['launch/tpu_vm.sh', 'launch/slurm_gpu.sbatch']
 TABLE = 'launch/toy_2d_table.sh'  # one machine: no --distributed
+FIGURES = 'scripts/make_figures.sh'  # the README's pictures
 
 
-@pytest.mark.parametrize('script', [*SCRIPTS, TABLE])
+@pytest.mark.parametrize('script', [*SCRIPTS, TABLE, FIGURES])
 def test_bash_parses(script):
   subprocess.run(['bash', '-n', os.path.join(ROOT, script)], check=True)
 
@@ -22,7 +23,7 @@ def test_bash_parses(script):
 @pytest.mark.skipif(shutil.which('shellcheck') is None,
                     reason='shellcheck not installed')
 def test_shellcheck():
-  result = subprocess.run(['shellcheck', *SCRIPTS, TABLE], cwd=ROOT,
+  result = subprocess.run(['shellcheck', *SCRIPTS, TABLE, FIGURES], cwd=ROOT,
                           capture_output=True, text=True)
   assert result.returncode == 0, result.stdout
 

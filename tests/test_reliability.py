@@ -70,7 +70,17 @@ def uninterrupted(tmp_path_factory, env):
   workdir = str(tmp_path_factory.mktemp('straight'))
   result = _run(_args(workdir), env)
   assert result.returncode == 0, result.stderr[-3000:]
-  return workdir
+  return workdir, result.stderr
+
+
+def test_the_command_line_run_logs_progress_and_no_backend_chatter(
+    uninterrupted):
+  workdir, log = uninterrupted
+  with open(os.path.join(workdir, 'summary.json')) as f:
+    assert json.load(f)['step'] == STEPS
+  assert f'[{STEPS}/{STEPS} 100%]' in log
+  # JAX's INFO line for each platform it probes and lacks (libtpu here).
+  assert 'Unable to initialize backend' not in log
 
 
 def test_kill_9_at_random_steps_then_resume_is_bit_identical(
@@ -84,7 +94,7 @@ def test_kill_9_at_random_steps_then_resume_is_bit_identical(
   result = _run(_args(workdir), env)
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'Resuming from checkpoint at step' in result.stderr
-  straight, resumed = _final_arrays(uninterrupted), _final_arrays(workdir)
+  straight, resumed = _final_arrays(uninterrupted[0]), _final_arrays(workdir)
   assert [p for p, _ in straight] == [p for p, _ in resumed]
   for (path, a), (_, b) in zip(straight, resumed):
     np.testing.assert_array_equal(a, b, err_msg=jax.tree_util.keystr(path))
@@ -108,7 +118,7 @@ def test_sigterm_saves_exits_nonzero_and_resumes(uninterrupted, tmp_path, env):
   result = _run(_args(workdir), env)
   assert result.returncode == 0, result.stderr[-3000:]
   assert f'Resuming from checkpoint at step {stopped}' in result.stderr
-  for (_, a), (_, b) in zip(_final_arrays(uninterrupted),
+  for (_, a), (_, b) in zip(_final_arrays(uninterrupted[0]),
                             _final_arrays(workdir)):
     np.testing.assert_array_equal(a, b)
 

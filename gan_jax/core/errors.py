@@ -9,6 +9,8 @@ this module imports nothing of the package.
 
 from __future__ import annotations
 
+import difflib
+
 
 class UserError(Exception):
   """Something the user can fix; the message names the field, file or line."""
@@ -40,9 +42,22 @@ def positive_ints(config, *fields: str) -> None:
 
 
 def one_of(config, field: str, choices) -> None:
-  value = _get(config, field)
-  require(value in tuple(choices), field, f'must be one of {tuple(choices)}',
-          value)
+  """``field`` must be one of ``choices``; a near miss gets a suggestion."""
+  check(_get(config, field), field, choices)
+
+
+def check(value, field: str, choices) -> None:
+  """``value`` (of config.``field``) must be one of ``choices``."""
+  choices = tuple(choices)
+  if value in choices:
+    return
+  message = f'must be one of {choices}, got {value!r}'
+  if isinstance(value, str):
+    close = difflib.get_close_matches(
+        value, [c for c in choices if isinstance(c, str)], n=1)
+    if close:
+      message += f' (did you mean {close[0]!r}?)'
+  raise ConfigError(f'config.{field} {message}')
 
 
 def boolean(config, *fields: str) -> None:

@@ -32,10 +32,19 @@ def optimizer_config(lr: float, b1: float = 0.5, b2: float = 0.999,
   released code (``n_epochs`` constant + ``n_epochs_decay`` linear, there per
   epoch, here per update).
   """
-  return ml_collections.ConfigDict(dict(
-      name='adam', lr=lr, b1=b1, b2=b2, eps=eps, schedule=schedule,
-      d_lr_multiplier=d_lr_multiplier,
-      decay_start_fraction=decay_start_fraction))
+  opt = ml_collections.ConfigDict()
+  opt.name = 'adam'  # the only optimizer (Kingma & Ba 2015)
+  opt.lr = lr  # the learning rate of every player (see d_lr_multiplier)
+  opt.b1 = b1  # Adam's beta1
+  opt.b2 = b2  # Adam's beta2
+  opt.eps = eps  # Adam's epsilon
+  # 'constant', 'cosine' (to 0) or 'linear_decay' (constant, then to 0).
+  opt.schedule = schedule
+  # Scales the discriminators' rate only (TTUR, Heusel et al. 2017).
+  opt.d_lr_multiplier = d_lr_multiplier
+  # 'linear_decay': the fraction of the updates before the decay starts.
+  opt.decay_start_fraction = decay_start_fraction
+  return opt
 
 
 def validate(config) -> None:

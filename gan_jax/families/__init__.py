@@ -31,7 +31,5 @@ def get(name: str):
   """The ``Family`` class of ``gan_jax/families/NAME`` (or registered)."""
   if name in _REGISTERED:
     return _REGISTERED[name]
-  if name not in names():
-    raise errors.ConfigError(f'config.family must be one of {names()}, got '
-                             f'{name!r}')
+  errors.check(name, 'family', names())
   return importlib.import_module(f'{__name__}.{name}').FAMILY

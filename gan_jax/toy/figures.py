@@ -15,46 +15,92 @@ def _snapshot_index(steps: np.ndarray, wanted: int) -> int:
   return int(np.argmin(np.abs(steps - wanted)))
 
 
-def _panel(ax, analysis, i, label: str) -> None:
+def _panel(ax, analysis, i, title: str, before: int | None = None) -> None:
+  """p_data, p_g, D, D* and the arrows x = G(z) of pair ``i``; with
+  ``before``, that pair's p_g and arrows faint underneath (where G was)."""
   x, p_data = analysis['x'], analysis['p_data']
   lo, hi = x[0], x[-1]
   top = 1.05 * max(1.0, float(p_data.max()))
   z_level = -0.3 * top
   ax.plot(x, p_data, ':', color='black', lw=2.2, label=r'$p_{data}$')
+  if before is not None:
+    ax.plot(x, analysis['p_g'][before], '-', color='green', lw=1.5,
+            alpha=0.3, label=r'$p_g$ of (b)')
   ax.plot(x, analysis['p_g'][i], '-', color='green', lw=1.8, label=r'$p_g$')
   ax.plot(x, analysis['d'][i], '--', color='blue', lw=1.8, label='D')
-  ax.plot(x, analysis['d_star'][i], '-', color='blue', lw=4, alpha=0.12,
-          label=r'$D^*$')
+  # D* = p_data / (p_data + p_g) is 0/0 where neither has mass: drawn only
+  # where one of them has at least 1 % of p_data's peak.
+  mass = p_data + analysis['p_g'][i] >= 0.01 * p_data.max()
+  ax.plot(x, np.where(mass, analysis['d_star'][i], np.nan), '-', color='blue',
+          lw=4, alpha=0.12, label=r'$D^*$')
   # The two domains: x (upper line) and z (lower line), with x = G(z).
   ax.axhline(0.0, color='black', lw=0.8)
   ax.plot([lo, hi], [z_level, z_level], color='black', lw=0.8)
-  z, g_of_z = analysis['z'], analysis['g_of_z'][i]
-  for j in np.linspace(0, len(z) - 1, NUM_ARROWS).round().astype(int):
-    z_pos = lo + (z[j] - z[0]) / (z[-1] - z[0]) * (hi - lo)
-    ax.annotate('', xy=(g_of_z[j], 0.0), xytext=(z_pos, z_level),
-                arrowprops=dict(arrowstyle='->', lw=0.6, color='0.35'))
+  z = analysis['z']
+  arrows = np.linspace(0, len(z) - 1, NUM_ARROWS).round().astype(int)
+  for index, color in ((before, '0.8'), (i, '0.3')):
+    if index is None:
+      continue
+    for j in arrows:
+      z_pos = lo + (z[j] - z[0]) / (z[-1] - z[0]) * (hi - lo)
+      ax.annotate('', xy=(analysis['g_of_z'][index][j], 0.0),
+                  xytext=(z_pos, z_level),
+                  arrowprops=dict(arrowstyle='->', lw=0.6, color=color))
   ax.text(lo, z_level, 'z ', ha='right', va='center')
   ax.text(lo, 0.0, 'x ', ha='right', va='center')
   ax.set_xlim(lo, hi)
   ax.set_ylim(z_level - 0.05 * top, top)
   ax.set_yticks([0.5, 1.0])
-  ax.set_title(f'({label}) step {int(analysis["step"][i])}: '
-               f'JSD {analysis["jsd"][i]:.2g} nats', fontsize=10)
+  ax.set_title(title, fontsize=10)
   for side in ('top', 'right'):
     ax.spines[side].set_visible(False)
 
 
-def figure_1(analysis, config, path: str) -> None:
-  """Four panels (a)-(d) at ``config.panel_steps``."""
+def figure_1(story, analysis, config, path: str) -> None:
+  """Goodfellow et al.'s Figure 1 as the paper tells it, by real
+  optimisation: ``story`` holds the measured pairs (a), (b), (c) of
+  ``toy_1d.figure_story`` (stacked in ``toy_1d.STORY`` order), ``analysis``
+  the full run, whose last snapshot is (d)."""
+  fig_config = config.figure
+  a, b, c = range(3)  # toy_1d.STORY
+  last = len(analysis['step']) - 1
+  titles = [
+      f'(a) a pair fit to p_data shifted {fig_config.shift:+g}:\n'
+      f'G off, D partly accurate: max|D−D*| '
+      f'{story["max_abs_d_minus_d_star"][a]:.2f}',
+      f'(b) inner loop, {fig_config.inner_steps} D steps: D → D*,\n'
+      f'max|D−D*| {story["max_abs_d_minus_d_star"][b]:.3f} on the data\'s 95 %',
+      f'(c) {fig_config.g_steps} G steps on that fixed D: G(z) flows\n'
+      f'to the data, JSD {story["jsd"][b]:.3g} → {story["jsd"][c]:.3g} nats',
+      f'(d) the full run at step {int(analysis["step"][last])}: p_g vs '
+      f'p_data,\nJSD {analysis["jsd"][last]:.2g} nats; D vs ½, max|D−½| '
+      f'{analysis["max_abs_d_minus_half"][last]:.3f}',
+  ]
   # Figure, not pyplot: files are written without touching the backend
   # (notebooks keep their inline one).
-  fig = Figure(figsize=(16, 3.6))
+  fig = Figure(figsize=(16, 3.9))
   axes = fig.subplots(1, 4, sharey=True)
+  _panel(axes[0], story, a, titles[0])
+  _panel(axes[1], story, b, titles[1])
+  _panel(axes[2], story, c, titles[2], before=b)
+  _panel(axes[3], analysis, last, titles[3])
+  axes[0].legend(loc='center left', fontsize=8, frameon=False)
+  axes[2].legend(loc='center left', fontsize=8, frameon=False)
+  fig.suptitle('Goodfellow et al. 2014, Figure 1, by optimisation: data '
+               '(black dots), p_g (green), D (blue dashes), D* (faint blue), '
+               'x = G(z) (arrows; in (c) faint: G of (b))', fontsize=11)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+
+
+def training_snapshots(analysis, config, path: str) -> None:
+  """The full run's snapshots nearest ``config.panel_steps``, a panel each."""
+  fig = Figure(figsize=(16, 3.6))
+  axes = fig.subplots(1, len(config.panel_steps), sharey=True, squeeze=False)[0]
   draw_panels(axes, analysis, config.panel_steps)
   axes[0].legend(loc='upper left', fontsize=8, frameon=False)
-  fig.suptitle('Goodfellow et al. 2014, Figure 1, from a training run: '
-               'data (black dots), G (green), D (blue dashes), D* (faint)',
-               fontsize=11)
+  fig.suptitle('The full run\'s snapshots: data (black dots), p_g (green), '
+               'D (blue dashes), D* (faint blue)', fontsize=11)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
 
@@ -62,7 +108,9 @@ def figure_1(analysis, config, path: str) -> None:
 def draw_panels(axes, analysis, panel_steps) -> None:
   """Panels (a), (b), ... at the snapshots nearest ``panel_steps``."""
   for ax, label, wanted in zip(axes, 'abcdefgh', panel_steps):
-    _panel(ax, analysis, _snapshot_index(analysis['step'], wanted), label)
+    i = _snapshot_index(analysis['step'], wanted)
+    _panel(ax, analysis, i, f'({label}) step {int(analysis["step"][i])}: '
+           f'JSD {analysis["jsd"][i]:.2g} nats')
 
 
 def training_curves(analysis, history, path: str) -> None:
