@@ -18,7 +18,7 @@ from gan_jax.core import errors
 
 USAGE = ('python -m gan_jax.main --config=configs/FILE.py[:PRESET] '
          '--workdir=DIR [--config.FIELD=VALUE ...] [--mode=MODE]')
-HELP_FLAGS = ('-h', '-help', '--help', '--helpshort', '-?')
+HELP_FLAGS = ('-h', '-help', '--help', '--helpshort', '-?', '--helpfull')
 # Our flags, in the order --help lists them.
 FLAG_NAMES = ('config', 'workdir', 'mode', 'output', 'show_config',
               'distributed', 'coordinator_address', 'num_processes',
@@ -74,8 +74,10 @@ def help_requested(argv) -> bool:
   return any(arg in HELP_FLAGS for arg in args)
 
 
-def help_text(flag_values: flags.FlagValues, width: int = 79) -> str:
-  """--help: usage, the config files with their presets, our flags."""
+def help_text(flag_values: flags.FlagValues, width: int = 79,
+              full: bool = False) -> str:
+  """--help: usage, the config files with their presets, our flags (and
+  with ``full``, --helpfull: every flag absl knows too)."""
   lines = ['gan_jax: generative adversarial networks in JAX/Flax.', '',
            f'Usage: {USAGE}', '',
            'Config files and presets (--config=FILE or FILE:PRESET; the '
@@ -90,7 +92,10 @@ def help_text(flag_values: flags.FlagValues, width: int = 79) -> str:
     lines.append(textwrap.fill(f'--{name}: {flag.help}{default}', width,
                                initial_indent='  ',
                                subsequent_indent='      '))
-  lines += ['', "--helpfull lists absl's logging flags as well."]
+  if full:
+    lines += ['', "absl's flags:", flag_values.get_help()]
+  else:
+    lines += ['', "--helpfull lists absl's logging flags as well."]
   return '\n'.join(lines)
 
 

@@ -43,7 +43,7 @@ def _parse_flags(argv):
   """absl's parser, but --help lists the config files and exits 0, and any
   mistake on the command line is one line, no traceback."""
   if cli.help_requested(argv):
-    print(cli.help_text(FLAGS))
+    print(cli.help_text(FLAGS, full='--helpfull' in argv))
     sys.exit(0)
   try:
     rest = cli.parse(argv, FLAGS)

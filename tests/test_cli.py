@@ -111,7 +111,11 @@ def test_help_lists_every_config_file_and_preset():
                  for line in lines) == 1, preset
   for name in cli.FLAG_NAMES:
     assert f'  --{name}: ' in text
+  full = cli.help_text(flag_values, full=True)  # --helpfull: absl's as well
+  assert full.startswith(text.rsplit('\n', 1)[0])
+  assert flag_values.get_help() in full
   assert cli.help_requested(['m', '--config=configs/dcgan.py', '--help'])
+  assert cli.help_requested(['m', '--helpfull'])
   assert not cli.help_requested(['m', '--', '--help'])
 
 
