@@ -19,10 +19,6 @@ from gan_jax.core import errors
 USAGE = ('python -m gan_jax.main --config=configs/FILE.py[:PRESET] '
          '--workdir=DIR [--config.FIELD=VALUE ...] [--mode=MODE]')
 HELP_FLAGS = ('-h', '-help', '--help', '--helpshort', '-?', '--helpfull')
-# Our flags, in the order --help lists them.
-FLAG_NAMES = ('config', 'workdir', 'mode', 'output', 'show_config',
-              'distributed', 'coordinator_address', 'num_processes',
-              'process_id')
 
 
 _KINDS = {bool: 'a boolean', int: 'an integer', float: 'a number',
@@ -67,6 +63,11 @@ def define_flags(flag_values: flags.FlagValues, sys_argv=None) -> None:
                        '--coordinator_address).', flag_values=flag_values)
 
 
+def flag_names(flag_values: flags.FlagValues) -> list[str]:
+  """The flags ``define_flags`` defined, in its order (--help's)."""
+  return [flag.name for flag in flag_values.get_flags_for_module(__name__)]
+
+
 def help_requested(argv) -> bool:
   args = list(argv[1:])
   if '--' in args:
@@ -85,7 +86,7 @@ def help_text(flag_values: flags.FlagValues, width: int = 79,
            "A config's fields, their defaults and what each means:",
            '  python -m gan_jax.main --config=configs/dcgan.py:anime '
            '--show_config', '', 'Flags:']
-  for name in FLAG_NAMES:
+  for name in flag_names(flag_values):
     flag = flag_values[name]
     default = '' if flag.default in (None, '') else (
         f' (default: {flag.default})')

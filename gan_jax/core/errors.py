@@ -41,6 +41,14 @@ def positive_ints(config, *fields: str) -> None:
             and value > 0, field, 'must be a positive integer', value)
 
 
+def positive_numbers(config, *fields: str) -> None:
+  """Each dotted ``field`` of ``config`` must be a number > 0 (not a bool)."""
+  for field in fields:
+    value = _get(config, field)
+    require(isinstance(value, (int, float)) and not isinstance(value, bool)
+            and value > 0, field, 'must be positive', value)
+
+
 def one_of(config, field: str, choices) -> None:
   """``field`` must be one of ``choices``; a near miss gets a suggestion."""
   check(_get(config, field), field, choices)

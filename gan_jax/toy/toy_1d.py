@@ -26,10 +26,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from gan_jax import losses
-from gan_jax.core import errors
+from gan_jax.core import errors, optim
 from gan_jax.core import state as state_lib
 from gan_jax.families.dcgan import step as step_lib
 from gan_jax.nn.latent import sample_latent
@@ -189,10 +188,12 @@ def figure_story(config, snapshots) -> dict[str, Any]:
   generator, discriminator = build_players(config)
   _, start, shifted_step = _algorithm_1(config, shifted, generator,
                                         discriminator, fig.shifted_steps)
-  b1, b2 = config.optimizer.b1, config.optimizer.b2
-  d_tx = optax.adam(optax.cosine_decay_schedule(fig.inner_lr,
-                                                fig.inner_steps), b1=b1, b2=b2)
-  g_tx = optax.adam(fig.g_lr, b1=b1, b2=b2)
+  # config.optimizer's Adam, at the inner loop's and (c)'s own rates.
+  adam = functools.partial(optim.optimizer_config, b1=config.optimizer.b1,
+                           b2=config.optimizer.b2, eps=config.optimizer.eps)
+  d_tx = optim.make_optimizer(adam(fig.inner_lr, schedule='cosine'),
+                              fig.inner_steps)
+  g_tx = optim.make_optimizer(adam(fig.g_lr))
   m = fig.inner_batch_size
 
   def fakes(g_params, key):
@@ -201,11 +202,11 @@ def figure_story(config, snapshots) -> dict[str, Any]:
 
   def d_step(g_params, carry, step_and_key):
     """One step of the inner loop: D ascends V(D, G) on fresh minibatches."""
-    d_params, opt_state, d_a = carry
+    d, d_a = carry
     step, key = step_and_key
     # (a)'s D: the inner loop's D after partial_d_steps steps.
     d_a = jax.tree.map(lambda now, kept: jnp.where(
-        step == fig.partial_d_steps, now, kept), d_params, d_a)
+        step == fig.partial_d_steps, now, kept), d.params, d_a)
     real_key, z_key = jax.random.split(key)
     real, fake = data.sample(real_key, (m, 1)), fakes(g_params, z_key)
 
@@ -213,19 +214,17 @@ def figure_story(config, snapshots) -> dict[str, Any]:
       judge = lambda x: discriminator.apply({'params': params}, x)
       return losses.discriminator_loss(judge(real), judge(fake), config.loss)
 
-    updates, opt_state = d_tx.update(jax.grad(d_loss)(d_params), opt_state)
-    return (optax.apply_updates(d_params, updates), opt_state, d_a), None
+    return (state_lib.apply_gradients(d, jax.grad(d_loss)(d.params), d_tx),
+            d_a), None
 
-  def g_step(d_params, carry, key):
+  def g_step(d_params, g, key):
     """One update of G against the fixed D."""
-    g_params, opt_state = carry
 
     def g_loss(params):
       return losses.generator_loss(discriminator.apply(
           {'params': d_params}, fakes(params, key)), config.loss)
 
-    updates, opt_state = g_tx.update(jax.grad(g_loss)(g_params), opt_state)
-    return (optax.apply_updates(g_params, updates), opt_state), None
+    return state_lib.apply_gradients(g, jax.grad(g_loss)(g.params), g_tx), None
 
   @jax.jit
   def story(key, g_start, d_start):
@@ -233,14 +232,16 @@ def figure_story(config, snapshots) -> dict[str, Any]:
     state, _ = jax.lax.scan(shifted_step, start(state_key, g_start, d_start),
                             jax.random.split(shifted_key, fig.shifted_steps))
     g_a, d_shifted = state.players['g'].params, state.players['d'].params
-    (d_b, _, d_a), _ = jax.lax.scan(
+    (d_b, d_a), _ = jax.lax.scan(
         functools.partial(d_step, g_a),
-        (d_shifted, d_tx.init(d_shifted), d_shifted),
+        (state_lib.make_player({'params': d_shifted}, d_tx), d_shifted),
         (jnp.arange(fig.inner_steps),
          jax.random.split(inner_key, fig.inner_steps)))
-    (g_c, _), _ = jax.lax.scan(functools.partial(g_step, d_b),
-                               (g_a, g_tx.init(g_a)),
-                               jax.random.split(g_key, fig.g_steps))
+    d_b = d_b.params
+    g_c, _ = jax.lax.scan(functools.partial(g_step, d_b),
+                          state_lib.make_player({'params': g_a}, g_tx),
+                          jax.random.split(g_key, fig.g_steps))
+    g_c = g_c.params
     stack = lambda *trees: jax.tree.map(lambda *leaves: jnp.stack(leaves),
                                         *trees)
     return {'g_params': stack(g_a, g_a, g_c), 'd_params': stack(d_a, d_b, d_b)}
@@ -266,10 +267,7 @@ def validate(config) -> None:
                  and not isinstance(fig.shift, bool) and fig.shift != 0
                  and np.isfinite(fig.shift), 'figure.shift',
                  'must be a finite non-zero number (x units)', fig.shift)
-  for field in ('inner_lr', 'g_lr'):
-    errors.require(isinstance(fig[field], (int, float))
-                   and not isinstance(fig[field], bool) and fig[field] > 0,
-                   f'figure.{field}', 'must be positive', fig[field])
+  errors.positive_numbers(config, 'figure.inner_lr', 'figure.g_lr')
 
 
 def grids(config):
