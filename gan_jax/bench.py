@@ -3,12 +3,17 @@
     python -m gan_jax.bench --config=configs/dcgan.py:anime
     python -m gan_jax.bench --config=configs/dcgan.py:anime --pipeline \\
         --config.data.source=folder:/path/to/anime_faces
+    python -m gan_jax.bench --config=configs/pix2pix.py:facades
 
 Prints one JSON line. The update is the real compiled step of the training
 loop (``core/loop.py``; for DCGAN k D updates + one G update on a (k, batch)
 input of random values of every field the family's data has), timed after a
-warm-up; ``images_per_s`` counts the real images it consumes, as
-../shared/bench/torch_dcgan.py counts its batch per update. The ``:anime``
+warm-up; ``images_per_s`` counts the real images (pairs, for pix2pix) it
+consumes, as ../shared/bench/torch_dcgan.py and
+scripts/bench_torch_pix2pix.py count their batch per update. A config whose
+data.source is a bare 'folder:' / 'paired:' gets the shapes of its batches
+from the embedded digits instead ('digits' / 'digits_edges' at the config's
+sizes): the values are random either way. The ``:anime``
 preset's ``reuse_fake=True`` is that script's update (G's update moves the D
 update's fakes); ``--config.reuse_fake=False`` times Algorithm 1's fresh draw.
 """
@@ -35,6 +40,9 @@ flags.DEFINE_integer('warmup', 3, 'Untimed updates after the compiling one.')
 flags.DEFINE_bool('pipeline', False, 'Time the input pipeline alone instead '
                   '(config.data.source must be set).')
 flags.mark_flags_as_required(['config'])
+
+# A bare source kind (no path) -> the embedded source with the same fields.
+_SHAPES_FROM = {'folder:': 'digits', 'paired:': 'digits_edges'}
 
 
 def synthetic_batch(family, batch_size: int) -> dict[str, np.ndarray]:
@@ -72,7 +80,8 @@ def bench_step(config, steps: int, warmup: int) -> dict:
     state, metrics = train_step(state, real)
   jax.block_until_ready((state, metrics))
   seconds = (time.perf_counter() - start) / steps
-  return {'images_per_s': config.batch_size * config.d_steps / seconds,
+  per_step = training.family.batches_per_step
+  return {'images_per_s': config.batch_size * per_step / seconds,
           'step_ms': 1e3 * seconds, 'compile_s': compile_s,
           'family': config.family}
 
@@ -81,7 +90,7 @@ def bench_pipeline(config, steps: int, warmup: int) -> dict:
   source = families.get(config.family)(config).make_source()
   batches = order.train_batches(
       source, seed=config.seed, batch_size=config.batch_size,
-      d_steps=config.d_steps, num_steps=steps + warmup,
+      d_steps=config.get('d_steps', 1), num_steps=steps + warmup,
       num_threads=config.data.num_workers, prefetch=config.data.prefetch)
   for _ in range(warmup):
     next(batches)
@@ -89,15 +98,17 @@ def bench_pipeline(config, steps: int, warmup: int) -> dict:
   for _ in range(steps):
     next(batches)
   seconds = (time.perf_counter() - start) / steps
-  return {'pipeline_images_per_s': config.batch_size * config.d_steps / seconds,
+  return {'pipeline_images_per_s':
+              config.batch_size * config.get('d_steps', 1) / seconds,
           'source': source.name, 'num_workers': config.data.num_workers}
 
 
 def main(argv):
   del argv
   config = FLAGS.config
-  if not FLAGS.pipeline and config.data.source == 'folder:':
-    config.data.source = 'digits'  # synthetic batches: the path is unused
+  if not FLAGS.pipeline and config.data.source in _SHAPES_FROM:
+    # Synthetic batches: the path is unused.
+    config.data.source = _SHAPES_FROM[config.data.source]
   try:
     loop.validate(config)
     result = (bench_pipeline if FLAGS.pipeline else bench_step)(
@@ -108,8 +119,9 @@ def main(argv):
   print(json.dumps({
       **result, 'batch_size': config.batch_size,
       'image_size': config.image_size, 'channels': config.channels,
-      'd_steps': config.d_steps, 'reuse_fake': config.reuse_fake,
-      'dtype': config.model.dtype,
+      'd_steps': config.get('d_steps', 1),
+      'reuse_fake': config.get('reuse_fake'),
+      'dtype': config.model.get('dtype', 'float32'),
       'conv_impl': config.model.conv_impl,
       'device': f'{device.platform}:{device.device_kind}',
       'parallel': config.parallel, 'num_devices': jax.device_count(),

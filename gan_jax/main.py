@@ -81,7 +81,8 @@ def main(argv):
   std_logging.getLogger('jax._src.xla_bridge').addFilter(quiet)
   initialize_distributed()
   try:
-    modes.run(FLAGS.config, FLAGS.workdir, FLAGS.mode, FLAGS.output)
+    modes.run(FLAGS.config, FLAGS.workdir, FLAGS.mode, FLAGS.output,
+              FLAGS.input)
   except errors.UserError as e:  # one line on stderr, no traceback
     sys.exit(f'gan_jax: error: {e}')
   except signals.StopRun as e:  # diverged or preempted: saved, one line

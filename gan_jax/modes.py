@@ -9,6 +9,7 @@ without its flags, so notebooks and tests call it as it is:
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -17,15 +18,19 @@ import jax
 
 from gan_jax import families
 from gan_jax.core import errors, loop
-from gan_jax.eval import evaluation
 
 # The toys train with their own compiled trainers (vmapped seeds, a scanned
 # figure), not the loop; they reuse its state, losses and optimizers.
 TOYS = ('toy_1d', 'toy_2d')
 
 
-def run(config, workdir: str, mode: str = 'train', output: str | None = None):
-  """Dispatches --mode: the toys, train, eval, or a family's own mode."""
+def run(config, workdir: str, mode: str = 'train', output: str | None = None,
+        input_dir: str | None = None):
+  """Dispatches --mode: the toys, train, eval, or a family's own mode.
+
+  ``input_dir`` (--input) is for the modes that read a folder of the user's
+  files (pix2pix's translate): such a mode takes an ``input_dir`` argument.
+  """
   family = config.get('family', '')
   errors.check(family, 'family', families.names() + TOYS)
   if family in TOYS:
@@ -43,20 +48,27 @@ def run(config, workdir: str, mode: str = 'train', output: str | None = None):
     raise errors.ConfigError(
         f'--mode={mode}: config.family {family!r} has the modes '
         f"{('train', 'eval', *own)}")
+  reads_input = 'input_dir' in inspect.signature(own[mode]).parameters
+  if reads_input and not input_dir:
+    raise errors.ConfigError(f'--mode={mode} needs --input=DIR, the folder '
+                             'of images to read')
+  if input_dir and not reads_input:
+    raise errors.ConfigError(f'--input: --mode={mode} reads no input folder')
   trained, state, step = loop.restore_trained(config, workdir)
+  extra = {'input_dir': input_dir} if reads_input else {}
   return trained.modes[mode](state, step,
-                             output or os.path.join(workdir, mode))
+                             output or os.path.join(workdir, mode), **extra)
 
 
 def evaluate_checkpoint(config, workdir: str) -> dict:
   """--mode=eval: the configured metrics of the latest checkpoint."""
-  evaluation.validate(config)
+  loop.validate(config)
   if not config.eval_metrics:
     raise errors.ConfigError('config.eval_metrics is empty: nothing to '
-                             f'evaluate (choose from {evaluation.METRICS})')
+                             'evaluate')
   family, state, step = loop.restore_trained(config, workdir)
-  evaluator = evaluation.Evaluator(config, family.make_source(),
-                                   os.path.join(workdir, 'eval'))
+  evaluator = family.make_evaluator(family.make_source(),
+                                    os.path.join(workdir, 'eval'))
   if not evaluator.active:
     reasons = {}
     for metric, why in evaluator.skipped.items():
@@ -64,8 +76,7 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
     raise errors.ConfigError(
         'every metric of config.eval_metrics was skipped: ' + '; '.join(
             f'{"/".join(metrics_)}: {why}' for why, metrics_ in reasons.items()))
-  results = evaluator.evaluate(
-      lambda key, num, size: family.eval_batches(state, key, num, size))
+  results = family.evaluate(evaluator, state)
   report = {'step': step, 'metrics': results, 'skipped': evaluator.skipped}
   if jax.process_index() == 0:
     path = os.path.join(workdir, 'eval', f'eval_step_{step:07d}.json')

@@ -2,7 +2,7 @@
 # Regenerates every picture of the README and of docs/ made from the digits
 # tasks and the 1-D toy, from the very runs the captions describe, and
 # prints each run's wall time (run it on an otherwise idle machine: these
-# are the timings the README and docs quote). About 15 minutes on 2 cores.
+# are the timings the README and docs quote). About 20 minutes on 2 cores.
 #
 #   scripts/make_figures.sh [RUNS_DIR]   (default /tmp/gan_jax_figures)
 #
@@ -40,6 +40,16 @@ timed conditional "${main[@]}" --config=configs/dcgan.py:conditional \
   --workdir="$runs/conditional"
 cp "$runs"/conditional/samples/step_*_epoch_100.png \
   docs/conditional_digits_epoch100.png
+
+# README, docs/pix2pix.md: edge maps -> digits, the test grid at the end.
+timed pix2pix "${main[@]}" --config=configs/pix2pix.py --workdir="$runs/pix2pix"
+python -c "
+import glob
+from PIL import Image
+path = sorted(glob.glob('$runs/pix2pix/eval/test_grid_step_*.png'))[-1]
+grid = Image.open(path)
+grid.resize((grid.width * 2, grid.height * 2), Image.Resampling.NEAREST).save(
+    'docs/pix2pix_digits_test_grid.png')"
 
 # README, docs/toy_1d.md: Figure 1 of Goodfellow et al. from the 1-D toy.
 timed toy_1d "${main[@]}" --config=configs/toy_1d.py --workdir="$runs/toy_1d"

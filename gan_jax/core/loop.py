@@ -24,7 +24,6 @@ from gan_jax import families
 from gan_jax.core import checkpoints, errors, outputs, parallel, signals
 from gan_jax.core import state as state_lib
 from gan_jax.data import order
-from gan_jax.eval import evaluation
 
 # Steps dispatched to the devices ahead of the last finished one. JAX runs
 # steps asynchronously; without a bound the loop ran a whole logging window
@@ -84,7 +83,7 @@ def validate(config) -> None:
                      for e in config.sample_epochs), 'sample_epochs',
                  'must hold positive integers', config.sample_epochs)
   family_cls.validate(config)
-  evaluation.validate(config)
+  family_cls.validate_evaluation(config)
 
 
 def restore_trained(config, workdir: str):
@@ -171,8 +170,7 @@ def train(config, workdir: str) -> dict[str, Any]:
                  start_step, start_step * per_step / per_epoch, total_steps)
 
   out = outputs.Outputs(workdir, enabled=jax.process_index() == 0)
-  evaluator = (evaluation.Evaluator(config, source,
-                                    os.path.join(workdir, 'eval'))
+  evaluator = (family.make_evaluator(source, os.path.join(workdir, 'eval'))
                if config.eval_metrics else None)
   eval_history = outputs.previous_eval_history(out.summary_path, start_step)
 
@@ -181,8 +179,7 @@ def train(config, workdir: str) -> dict[str, Any]:
     step_ = int(jax.device_get(state_.step))
     t0 = time.time()
     local = local_copy(state_)
-    results = evaluator.evaluate(
-        lambda key, num, size: family.eval_batches(local, key, num, size))
+    results = family.evaluate(evaluator, local)
     if results:
       eval_history.append({'step': step_, **results})
       out.eval_results(step_, results)

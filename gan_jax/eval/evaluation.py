@@ -66,6 +66,23 @@ def inception_weights_path(config) -> str:
   return config.eval_inception_weights or os.environ.get(WEIGHTS_ENV, '')
 
 
+def load_inception(config) -> tuple[Callable | None, str]:
+  """(images -> pool_3 features, an id of the weights), or (None, why the
+  Inception metrics are skipped) when no weights are configured."""
+  path = inception_weights_path(config)
+  if not path:
+    return None, ('no FID Inception weights: set config.eval_inception_weights'
+                  f' or ${WEIGHTS_ENV} to the .npz of '
+                  'scripts/convert_inception_weights.py')
+  from gan_jax.eval import inception  # pylint: disable=g-import-not-at-top
+  try:
+    variables = inception.load_params(path)
+  except inception.InceptionWeightsError as e:
+    raise errors.ConfigError(f'config.eval_inception_weights: {e}') from e
+  return (inception.make_feature_fn(variables),
+          f'{os.path.abspath(path)}:{os.path.getsize(path)}')
+
+
 def _in_chunks(images: np.ndarray, size: int) -> Iterator[np.ndarray]:
   for start in range(0, len(images), size):
     yield images[start:start + size]
@@ -93,22 +110,15 @@ class Evaluator:
           classifier.held_out_accuracy)
     inception_metrics = [m for m in self.metrics if m in INCEPTION_METRICS]
     if inception_metrics:
-      path = inception_weights_path(config)
-      if not path:
-        reason = (f'no FID Inception weights: set '
-                  f'config.eval_inception_weights or ${WEIGHTS_ENV} to the .npz '
-                  'of scripts/convert_inception_weights.py')
-        self.skipped.update({m: reason for m in inception_metrics})
-        logging.warning('Skipping %s: %s', '/'.join(inception_metrics), reason)
+      extract, weights_id_or_reason = load_inception(config)
+      if extract is None:
+        self.skipped.update({m: weights_id_or_reason
+                             for m in inception_metrics})
+        logging.warning('Skipping %s: %s', '/'.join(inception_metrics),
+                        weights_id_or_reason)
       else:
-        from gan_jax.eval import inception  # pylint: disable=g-import-not-at-top
-        try:
-          variables = inception.load_params(path)
-        except inception.InceptionWeightsError as e:
-          raise errors.ConfigError(
-              f'config.eval_inception_weights: {e}') from e
-        self._extractors['inception'] = inception.make_feature_fn(variables)
-        self._inception_id = f'{os.path.abspath(path)}:{os.path.getsize(path)}'
+        self._extractors['inception'] = extract
+        self._inception_id = weights_id_or_reason
 
   @property
   def active(self) -> tuple[str, ...]:

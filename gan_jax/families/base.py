@@ -19,6 +19,11 @@ axis_name)``) and owns:
     at milestones (images in [-1, 1]);
   * ``eval_batches(state, key, num, batch_size)``: dicts of generated
     'image' (and the 'label' asked for, if any) for ``gan_jax.eval``;
+  * evaluation, three hooks whose defaults score ``eval_batches`` with
+    ``gan_jax.eval.evaluation`` (a family scored otherwise, e.g. a translator
+    on test pairs, overrides them): ``validate_evaluation(config)``,
+    ``make_evaluator(source, cache_dir)`` and ``evaluate(evaluator, state)``
+    -> {metric: value}; the evaluator has ``active`` and ``skipped``;
   * ``progress``: the metrics of the progress line, ((key, label, format));
   * ``ema_decays``: {player: decay} of the weight averages the loop keeps;
   * ``modes``: extra ``--mode`` commands on a trained run ({name: fn(state,
@@ -35,6 +40,7 @@ import numpy as np
 
 from gan_jax.core import state as state_lib
 from gan_jax.data import sources
+from gan_jax.eval import evaluation
 
 
 class Family(abc.ABC):
@@ -86,7 +92,21 @@ class Family(abc.ABC):
                   ) -> tuple[np.ndarray, int | None]:
     """(images in [-1, 1], columns or None) drawn from fixed inputs."""
 
-  @abc.abstractmethod
   def eval_batches(self, state: state_lib.TrainState, key: jax.Array,
                    num: int, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
     """``num`` generated examples as dicts of numpy batches ('image', ...)."""
+    raise NotImplementedError
+
+  @classmethod
+  def validate_evaluation(cls, config) -> None:
+    """Raises errors.ConfigError for evaluation settings that cannot work."""
+    evaluation.validate(config)
+
+  def make_evaluator(self, source: sources.Source, cache_dir: str):
+    """The scorer of this family's samples (cached features in cache_dir)."""
+    return evaluation.Evaluator(self.config, source, cache_dir)
+
+  def evaluate(self, evaluator, state: state_lib.TrainState) -> dict:
+    """The metrics of ``state``'s samples, by ``make_evaluator``'s scorer."""
+    return evaluator.evaluate(
+        lambda key, num, size: self.eval_batches(state, key, num, size))

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Throughput of the authors' pix2pix update (PyTorch), for speed comparisons.
+
+Times ``Pix2PixModel.optimize_parameters()`` of junyanz/pytorch-CycleGAN-and-
+pix2pix (G forward, D update, G update: what its ``train.py`` reports as
+``t_comp``) on random inputs, after a warm-up, with its own option parser and
+defaults (unet_256, batch norm, batch 1, vanilla GAN + 100 L1, Adam). It
+imports the reference from ``--reference_dir`` (a checkout of that code, e.g.
+the ``CG/`` subtree described in ../shared/bench/REFERENCES.md); nothing of
+it is copied here. The counterpart of ``python -m gan_jax.bench
+--config=configs/pix2pix.py:facades``; both print ``images_per_s``.
+
+    /tmp/tv/bin/python scripts/bench_torch_pix2pix.py --reference_dir /tmp/ref/CG
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--reference_dir', required=True,
+                      help="the reference code's root (holds models/, "
+                      'options/)')
+  parser.add_argument('--size', type=int, default=256, help='crop size')
+  parser.add_argument('--steps', type=int, default=10, help='timed updates')
+  parser.add_argument('--warmup', type=int, default=3,
+                      help='untimed updates first')
+  args = parser.parse_args()
+
+  import torch  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, os.path.abspath(args.reference_dir))
+  from models import create_model  # pylint: disable=g-import-not-at-top
+  from options.train_options import TrainOptions  # pylint: disable=g-import-not-at-top
+
+  net = {256: 'unet_256', 128: 'unet_128'}[args.size]
+  checkpoints = tempfile.mkdtemp()
+  sys.argv = [sys.argv[0], '--dataroot', checkpoints, '--model', 'pix2pix',
+              '--direction', 'BtoA', '--gpu_ids', '-1', '--netG', net,
+              '--crop_size', str(args.size), '--load_size', str(args.size),
+              '--checkpoints_dir', checkpoints, '--name', 'bench']
+  stdout = sys.stdout
+  sys.stdout = open(os.devnull, 'w')  # the option parser prints every option
+  try:
+    opt = TrainOptions().parse()
+    model = create_model(opt)
+    model.setup(opt)
+  finally:
+    sys.stdout.close()
+    sys.stdout = stdout
+  generator = torch.Generator().manual_seed(0)
+  shape = (1, 3, args.size, args.size)
+  data = {'A': torch.rand(shape, generator=generator) * 2 - 1,
+          'B': torch.rand(shape, generator=generator) * 2 - 1,
+          'A_paths': ['a'], 'B_paths': ['b']}
+  for _ in range(args.warmup):
+    model.set_input(data)
+    model.optimize_parameters()
+  start = time.perf_counter()
+  for _ in range(args.steps):
+    model.set_input(data)
+    model.optimize_parameters()
+  seconds = (time.perf_counter() - start) / args.steps
+  print(json.dumps({'images_per_s': 1 / seconds, 'step_ms': 1e3 * seconds,
+                    'image_size': args.size, 'batch_size': 1,
+                    'threads': torch.get_num_threads(),
+                    'torch': torch.__version__}))
+
+
+if __name__ == '__main__':
+  main()
