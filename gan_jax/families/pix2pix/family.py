@@ -181,9 +181,11 @@ class Pix2Pix(base.Family):
                 chunk: int = 0) -> np.ndarray:
     """uint8 inputs (n, S, S, C_in) -> G's translations in [-1, 1], one
     image at a time (batch norm per image, dropout on, as the reference's
-    test at batch 1), in chunks of ``chunk`` images (one compile). Image i's
-    dropout key is fold_in(key, i), whatever the chunking."""
-    chunk = min(chunk or self.config.eval_batch_size, len(inputs))
+    test at batch 1), in chunks of ``chunk`` images (default
+    eval_batch_size; the last one padded, so grids and evaluation share one
+    compile). Image i's dropout key is fold_in(key, i), whatever the
+    chunking."""
+    chunk = chunk or self.config.eval_batch_size
     outputs = []
     for start in range(0, len(inputs), chunk):
       part = inputs[start:start + chunk]
