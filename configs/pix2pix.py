@@ -11,7 +11,7 @@ from gan_jax.core import optim
 
 # Name -> one line (``--help``); the first is the default.
 PRESETS = {
-    'digits': 'edge map -> digit on the embedded digits at 32x32: ~4 min on '
+    'digits': 'edge map -> digit on the embedded digits at 32x32: ~3 min on '
               '2 CPU cores',
     'facades': "the paper's labels -> photo on CMP Facades at 256 "
                '(data.source=paired:PATH)',

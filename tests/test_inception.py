@@ -6,8 +6,6 @@ format and load_params cannot drift apart. Agreement with the real TorchScript
 is checked by scripts/verify_inception_port.py, which needs both.
 """
 
-import os
-
 import jax
 import numpy as np
 import pytest

@@ -41,6 +41,15 @@ def check_divisible(global_batch: int, num_devices: int) -> None:
         f'{num_devices} devices; use a multiple of {num_devices}')
 
 
+def mean_over_devices(tree, axis_name: str | None):
+  """``pmean`` of every leaf over ``axis_name``; the identity without an
+  axis or over one device, where XLA would still run the all-reduce as a copy
+  of every gradient (~0.1 s a step for pix2pix's 57M parameters on CPU)."""
+  if axis_name is None or jax.lax.axis_size(axis_name) == 1:
+    return tree
+  return jax.lax.pmean(tree, axis_name)
+
+
 def make_mesh(devices=None) -> Mesh:
   return Mesh(np.asarray(devices if devices is not None else jax.devices()),
               (AXIS,))

@@ -97,16 +97,21 @@ def _taps(kernel):
 
 
 def _conv_patches(x):
-  """im2col of the stride-2 conv: (n, 2h, 2w, A) -> (n * h * w, 16A)."""
+  """im2col of the stride-2 conv: (n, 2h, 2w, A) -> (n * h * w, 16A), taps
+  in the kernel's own (i, j, a) order."""
   n, height, width, a = x.shape
   patches = _windows(_space_to_depth(_pad1(x)))  # n, h, w, t, u, r, s, a
+  # (t, r, u, s) = (i, j): built in the same copy as the windows, and the
+  # kernel is then the (16A, B) matrix it is in memory. The kernels of the
+  # 512-channel layers are larger than their patches, so a kernel-order
+  # transpose (copy) per use was the costliest copy of pix2pix's U-Net.
+  patches = patches.transpose(0, 1, 2, 3, 5, 4, 6, 7)
   return patches.reshape(n * (height // 2) * (width // 2), 16 * a)
 
 
 def _conv_from_patches(patches, kernel, out_shape):
   a, b = kernel.shape[2:]
-  weights = _taps(kernel).transpose(0, 2, 1, 3, 4, 5).reshape(16 * a, b)
-  return (patches @ weights).reshape(*out_shape, b)
+  return (patches @ kernel.reshape(16 * a, b)).reshape(*out_shape, b)
 
 
 def _kernel_grad_from_patches(patches, g):
@@ -115,8 +120,7 @@ def _kernel_grad_from_patches(patches, g):
   a = patches.shape[-1] // 16
   grad = jax.lax.dot_general(patches, g.reshape(-1, b),
                              (((0,), (0,)), ((), ())))
-  return grad.reshape(2, 2, 2, 2, a, b).transpose(0, 2, 1, 3, 4, 5).reshape(
-      4, 4, a, b)
+  return grad.reshape(4, 4, a, b)
 
 
 def _transpose_form(h: int, w: int, a: int, b: int) -> str:
@@ -142,8 +146,11 @@ def _conv_transpose(x, kernel, form: str | None = None):
     windows = _windows(_pad1(x)).reshape(n, h + 1, w + 1, 4 * b)
     blocks = (windows @ weights).reshape(n, h + 1, w + 1, 2, 2, a)
   elif form == 'scatter':
-    weights = kernel.transpose(3, 0, 1, 2).reshape(b, 16 * a)
-    footprints = (x @ weights).reshape(n, h, w, 2, 2, 2, 2, a)  # t r u s a
+    # x @ K^T with K the (16A, B) matrix in memory: contracting K's last
+    # axis, not a transposed copy of K.
+    footprints = jax.lax.dot_general(
+        x, kernel.reshape(16 * a, b), (((3,), (1,)), ((), ())))
+    footprints = footprints.reshape(n, h, w, 2, 2, 2, 2, a)  # t r u s a
     blocks = sum(jnp.pad(footprints[:, :, :, t, :, u],
                          ((0, 0), (t, 1 - t), (u, 1 - u), (0, 0), (0, 0),
                           (0, 0)))

@@ -33,6 +33,7 @@ import optax
 
 from gan_jax import losses
 from gan_jax.core import optim
+from gan_jax.core import parallel
 from gan_jax.core import state as state_lib
 from gan_jax.nn.latent import sample_latent
 
@@ -122,7 +123,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
   conditional = num_classes > 0
 
   def mean_over_devices(tree):
-    return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+    return parallel.mean_over_devices(tree, axis_name)
 
   def this_devices_rows(draw, key, num):
     """``draw(key, n)`` of the global batch, this device's ``num`` rows (the

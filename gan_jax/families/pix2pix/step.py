@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import optax
 
 from gan_jax import losses
+from gan_jax.core import parallel
 from gan_jax.core import state as state_lib
 from gan_jax.families.dcgan.step import to_model_range
 
@@ -84,7 +85,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
     raise ValueError(f'loss must be one of {LOSSES}, got {loss!r}')
 
   def mean_over_devices(tree):
-    return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+    return parallel.mean_over_devices(tree, axis_name)
 
   def judge(d_params, real_a, b):
     return discriminator.apply({'params': d_params}, real_a, b)
