@@ -10,7 +10,7 @@ loop (``core/loop.py``; for DCGAN k D updates + one G update on a (k, batch)
 input of random values of every field the family's data has), timed after a
 warm-up; ``images_per_s`` counts the real images (pairs, for pix2pix) it
 consumes, as ../shared/bench/torch_dcgan.py and
-scripts/bench_torch_pix2pix.py count their batch per update. A config whose
+scripts/bench_torch_translation.py count their batch per update. A config whose
 data.source is a bare 'folder:' / 'paired:' gets the shapes of its batches
 from the embedded digits instead ('digits' / 'digits_edges' at the config's
 sizes): the values are random either way. The ``:anime``
@@ -42,7 +42,8 @@ flags.DEFINE_bool('pipeline', False, 'Time the input pipeline alone instead '
 flags.mark_flags_as_required(['config'])
 
 # A bare source kind (no path) -> the embedded source with the same fields.
-_SHAPES_FROM = {'folder:': 'digits', 'paired:': 'digits_edges'}
+_SHAPES_FROM = {'folder:': 'digits', 'paired:': 'digits_edges',
+                'unpaired:': 'digits_colour'}
 
 
 def synthetic_batch(family, batch_size: int) -> dict[str, np.ndarray]:

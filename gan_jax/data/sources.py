@@ -59,6 +59,11 @@ class Source:
 
   ``features`` maps each field ``load`` returns to its per-example (shape,
   dtype); 'image' is always there, uint8 (size, size, channels).
+
+  An unpaired source (``data/unpaired.py``: two domains, no pairs) sets
+  ``parts``: sources of disjoint fields that training draws in independent
+  orders (``order.train_batches``); its ``num_examples`` is the epoch's
+  length and its ``load`` is not used for training.
   """
   name: str
   num_examples: int
@@ -66,6 +71,7 @@ class Source:
   load: Callable[[np.ndarray], dict[str, np.ndarray]]
   class_names: tuple[str, ...] = ()  # 'label' indexes these
   attribute_names: tuple[str, ...] = ()  # the columns of 'attributes'
+  parts: tuple['Source', ...] = ()  # drawn independently (see above)
 
   @property
   def image_shape(self) -> tuple[int, ...]:

@@ -274,6 +274,19 @@ class TranslationEvaluator:
       self._target_features = features
     return self._target_features
 
+  def fid(self, translated: np.ndarray) -> float:
+    """FID of uint8 ``translated`` against the targets as a distribution:
+    any number of images of the targets' (H, W, C), not paired with them
+    (an unpaired translator's test sets differ in size)."""
+    translated = np.asarray(translated)
+    if translated.dtype != np.uint8 or translated.shape[1:] != (
+        self.targets.shape[1:]) or not len(translated):
+      raise ValueError(f'translated must be uint8 images (n, '
+                       f'{", ".join(map(str, self.targets.shape[1:]))}), got '
+                       f'{translated.dtype} of shape {translated.shape}')
+    return metrics.frechet_distance_of_features(
+        self._outputs('inception', translated), self.target_features())
+
   def score(self, translated: np.ndarray) -> dict[str, float]:
     """The active metrics of ``translated`` (uint8, the targets' shape),
     image i being the translation of target i; plus 'eval_num_pairs'."""
@@ -284,8 +297,7 @@ class TranslationEvaluator:
       if metric in self.active:
         results[metric] = functions[metric](translated, targets)
     if 'fid' in self.active:
-      results['fid'] = metrics.frechet_distance_of_features(
-          self._outputs('inception', translated), self.target_features())
+      results['fid'] = self.fid(translated)
     if 'digits' in self.active:
       if 'digits_class_accuracy_targets' not in self._constants:
         self._constants['digits_class_accuracy_targets'] = (

@@ -43,7 +43,7 @@ LOSSES = ('non_saturating', 'least_squares')
 # The reference's D loss is 0.5 (l_real + l_fake). losses.discriminator_loss
 # is l_real + l_fake for the cross-entropy and already halved (Mao et al.'s
 # 1/2) for least squares.
-_D_LOSS_SCALE = {'non_saturating': 0.5, 'least_squares': 1.0}
+D_LOSS_SCALE = {'non_saturating': 0.5, 'least_squares': 1.0}
 
 
 def random_crop_flip(images: tuple[jax.Array, ...], key: jax.Array,
@@ -110,7 +110,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
         # fake_B is a constant here: only D learns (the reference's detach).
         fake_logits = judge(params, real_a, fake_b)
         real_logits = judge(params, real_a, real_b)
-        d_loss = _D_LOSS_SCALE[loss] * losses.discriminator_loss(
+        d_loss = D_LOSS_SCALE[loss] * losses.discriminator_loss(
             real_logits, fake_logits, loss)
         return d_loss, (real_logits, fake_logits)
 

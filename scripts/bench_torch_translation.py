@@ -28,6 +28,8 @@ def main() -> None:
   parser.add_argument('--reference_dir', required=True,
                       help="the reference code's root (holds models/, "
                       'options/)')
+  parser.add_argument('--model', default='pix2pix',
+                      choices=('pix2pix', 'cycle_gan'), help='which update')
   parser.add_argument('--size', type=int, default=256, help='crop size')
   parser.add_argument('--steps', type=int, default=10, help='timed updates')
   parser.add_argument('--warmup', type=int, default=3,
@@ -39,9 +41,12 @@ def main() -> None:
   from models import create_model  # pylint: disable=g-import-not-at-top
   from options.train_options import TrainOptions  # pylint: disable=g-import-not-at-top
 
-  net = {256: 'unet_256', 128: 'unet_128'}[args.size]
+  if args.model == 'pix2pix':
+    net = {256: 'unet_256', 128: 'unet_128'}[args.size]
+  else:
+    net = {256: 'resnet_9blocks', 128: 'resnet_6blocks'}[args.size]
   checkpoints = tempfile.mkdtemp()
-  sys.argv = [sys.argv[0], '--dataroot', checkpoints, '--model', 'pix2pix',
+  sys.argv = [sys.argv[0], '--dataroot', checkpoints, '--model', args.model,
               '--direction', 'BtoA', '--gpu_ids', '-1', '--netG', net,
               '--crop_size', str(args.size), '--load_size', str(args.size),
               '--checkpoints_dir', checkpoints, '--name', 'bench']
@@ -68,6 +73,7 @@ def main() -> None:
     model.optimize_parameters()
   seconds = (time.perf_counter() - start) / args.steps
   print(json.dumps({'images_per_s': 1 / seconds, 'step_ms': 1e3 * seconds,
+                    'model': args.model,
                     'image_size': args.size, 'batch_size': 1,
                     'threads': torch.get_num_threads(),
                     'torch': torch.__version__}))
