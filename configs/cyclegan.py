@@ -55,7 +55,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.translate_direction = 'AtoB'
 
   config.model = ml_collections.ConfigDict()
-  # G: 'resnet_9blocks' (the paper's at 256) or 'resnet_6blocks' (128).
+  # G: 'resnet_9blocks' (the paper's at 256) or 'resnet_6blocks' (128); any
+  # 'resnet_<n>blocks' builds n residual blocks.
   config.model.generator = 'resnet_9blocks'
   config.model.base_width = 64  # G's first / D's first channels (ngf, ndf)
   config.model.d_layers = 3  # PatchGAN's stride-2 layers: 3 = 70x70 patches

@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
-"""Throughput of the authors' pix2pix update (PyTorch), for speed comparisons.
+"""Throughput of the authors' pix2pix or CycleGAN update (PyTorch), for speed
+comparisons.
 
-Times ``Pix2PixModel.optimize_parameters()`` of junyanz/pytorch-CycleGAN-and-
-pix2pix (G forward, D update, G update: what its ``train.py`` reports as
+Times ``optimize_parameters()`` of junyanz/pytorch-CycleGAN-and-pix2pix's
+``--model pix2pix`` or ``--model cycle_gan`` (what its ``train.py`` reports as
 ``t_comp``) on random inputs, after a warm-up, with its own option parser and
-defaults (unet_256, batch norm, batch 1, vanilla GAN + 100 L1, Adam). It
-imports the reference from ``--reference_dir`` (a checkout of that code, e.g.
-the ``CG/`` subtree described in ../shared/bench/REFERENCES.md); nothing of
-it is copied here. The counterpart of ``python -m gan_jax.bench
---config=configs/pix2pix.py:facades``; both print ``images_per_s``.
+defaults (pix2pix: unet_256, batch norm, vanilla GAN + 100 L1; cycle_gan:
+resnet_9blocks, instance norm, LSGAN + cycle + identity, image pools; batch 1,
+Adam). It imports the reference from ``--reference_dir`` (a checkout of that
+code, e.g. the ``CG/`` subtree described in ../shared/bench/REFERENCES.md);
+nothing of it is copied here. The counterpart of ``python -m gan_jax.bench
+--config=configs/pix2pix.py:facades`` (or ``configs/cyclegan.py:facades``);
+both print ``images_per_s``.
 
-    /tmp/tv/bin/python scripts/bench_torch_pix2pix.py --reference_dir /tmp/ref/CG
+    /tmp/tv/bin/python scripts/bench_torch_translation.py \\
+        --reference_dir /tmp/ref/CG --model cycle_gan
 """
 
 from __future__ import annotations

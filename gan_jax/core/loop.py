@@ -255,7 +255,8 @@ def train(config, workdir: str) -> dict[str, Any]:
                       if key in last_metrics)
     return (f'[{step_}/{total_steps} {100 * step_ / total_steps:3.0f}%] '
             f'epoch {step_ * per_step / per_epoch:.1f}  {shown}  '
-            f'{rate:.0f} img/s  ETA {outputs.format_duration(eta)}')
+            f'{rate:.{0 if rate >= 10 else 2}f} img/s  '
+            f'ETA {outputs.format_duration(eta)}')
 
   with signals.StopSignals(enabled=jax.process_count() == 1) as stop_signals:
     for step_ in range(start_step + 1, total_steps + 1):

@@ -133,7 +133,10 @@ class CycleGAN(base.Family):
     errors.one_of(config, 'input_channels', (1, 3))
     errors.one_of(config, 'channels', (1, 3))
     errors.one_of(config, 'loss', pix2pix_step.LOSSES)
-    errors.one_of(config, 'model.generator', tuple(models.GENERATORS))
+    errors.require(models.num_blocks(config.model.generator) is not None,
+                   'model.generator', "must be 'resnet_<n>blocks', n >= 1 "
+                   f'(the reference has {tuple(models.GENERATORS)})',
+                   config.model.generator)
     errors.one_of(config, 'model.norm', NORMS)
     errors.one_of(config, 'model.conv_impl', layers.IMPLS)
     errors.one_of(config, 'data.direction', DIRECTIONS)
@@ -187,7 +190,7 @@ class CycleGAN(base.Family):
     def generator(out_channels):
       return models.ResnetGenerator(
           out_channels=out_channels,
-          num_blocks=models.GENERATORS[model.generator],
+          num_blocks=models.num_blocks(model.generator),
           base_width=model.base_width, norm=model.norm,
           init_stddev=model.init_stddev, conv_impl=model.conv_impl)
 

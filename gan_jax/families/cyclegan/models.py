@@ -31,6 +31,8 @@ norm), as the reference's ``NLayerDiscriminator`` for both models.
 
 from __future__ import annotations
 
+import re
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -38,7 +40,15 @@ import jax.numpy as jnp
 from gan_jax.families.pix2pix.models import NORMS, Norm
 from gan_jax.nn import layers
 
+# The reference's two (define_G); any 'resnet_<n>blocks', n >= 1, is
+# accepted (num_blocks), e.g. fewer blocks for small images.
 GENERATORS = {'resnet_9blocks': 9, 'resnet_6blocks': 6}
+
+
+def num_blocks(generator: str) -> int | None:
+  """Residual blocks of 'resnet_<n>blocks' (n >= 1); None if not one."""
+  match = re.fullmatch(r'resnet_([1-9][0-9]*)blocks', generator)
+  return int(match.group(1)) if match else None
 _DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
 
 
@@ -91,24 +101,63 @@ def _overlap_add(taps, size, height, width):
   return out
 
 
-def _gathers(in_channels: int, out_channels: int) -> bool:
-  """The forward pass as im2col (size^2 C_in columns) rather than a product
-  to every tap's outputs then an overlap-add (size^2 C_out): the smaller
-  intermediate."""
-  return in_channels <= out_channels
+# Both channel counts at least this: conv_valid's 'rows' form (below).
+_ROWS_MIN_CHANNELS = 64
+
+
+def _form(in_channels: int, out_channels: int) -> str:
+  """Which product conv_valid computes. 'rows' (wide layers, the residual
+  blocks): im2col along the width only (size C_in columns) times the kernel
+  for all its rows at once (size C_out outputs), then a sum of row-shifted
+  slices: both intermediates are size x the layer's tensors, not size^2 x,
+  and XLA:CPU builds the size^2 x copies slower than it multiplies them. With
+  few channels (RGB) those products are too thin, and the full forms win:
+  'gathers' (im2col, size^2 C_in columns) when C_in <= C_out, else
+  'scatters' (a product to every tap's outputs, size^2 C_out, then an
+  overlap-add): the smaller intermediate."""
+  if min(in_channels, out_channels) >= _ROWS_MIN_CHANNELS:
+    return 'rows'
+  return 'gathers' if in_channels <= out_channels else 'scatters'
+
+
+def _row_windows(x, size, out_w):
+  """(n, H, W, C) -> (n H out_w, size C): x[:, :, q + j] for the taps j of
+  a kernel row (im2col along the width only)."""
+  n, height, _, channels = x.shape
+  cols = jnp.concatenate([x[:, :, j:j + out_w] for j in range(size)], -1)
+  return cols.reshape(n * height * out_w, size * channels)
+
+
+def _rows_kernel(kernel):
+  """(k, k, A, B) -> (k A, k B): rows (j, a), columns (i, b) = K[i, j, a, b]."""
+  size, _, in_channels, out_channels = kernel.shape
+  return kernel.transpose(1, 2, 0, 3).reshape(size * in_channels,
+                                              size * out_channels)
+
+
+def _matmul_t(a, b):
+  """a^T b for 2-D a, b (contracting their rows)."""
+  return jax.lax.dot_general(a, b, (((0,), (0,)), ((), ())))
 
 
 @jax.custom_vjp
 def conv_valid(x, kernel):
   """A stride-1 'valid' convolution, (n, H, W, A) * (k, k, A, B), as matrix
   products (XLA:CPU's convolutions and their gradients run 2-8x slower at
-  these shapes). Either form's intermediate is size^2 x the smaller of the
-  two channel counts: the 7x7 convolutions from and to RGB are im2col and
-  overlap-add respectively, and the backward pass uses the other form."""
+  these shapes), in one of three forms chosen by ``_form``; the backward
+  pass of 'gathers' is the 'scatters' form and vice versa."""
   size, _, in_channels, out_channels = kernel.shape
   n, height, width, _ = x.shape
   out_h, out_w = height - size + 1, width - size + 1
-  if _gathers(in_channels, out_channels):
+  form = _form(in_channels, out_channels)
+  if form == 'rows':
+    # y[.., (i, b)]: kernel row i's response at every input row; output row
+    # p sums row p + i of block i.
+    y = (_row_windows(x, size, out_w) @ _rows_kernel(kernel)).reshape(
+        n, height, out_w, size * out_channels)
+    return sum(y[:, i:i + out_h, :, i * out_channels:(i + 1) * out_channels]
+               for i in range(size))
+  if form == 'gathers':
     y = _windows(x, size, out_h, out_w) @ kernel.reshape(-1, out_channels)
     return y.reshape(n, out_h, out_w, out_channels)
   taps = x.reshape(-1, in_channels) @ kernel.transpose(2, 0, 1, 3).reshape(
@@ -127,12 +176,28 @@ def _conv_valid_bwd(residuals, g):
   size, _, in_channels, out_channels = kernel.shape
   n, height, width, _ = x.shape
   _, out_h, out_w, _ = g.shape
+  form = _form(in_channels, out_channels)
+  if form == 'rows':
+    # The forward's y has gradient g in block i shifted down by i rows;
+    # then dK = windows^T dy, d windows = dy K^T, and each width tap j of
+    # d windows goes back to x shifted right by j.
+    dy = jnp.concatenate(
+        [jnp.pad(g, ((0, 0), (i, height - out_h - i), (0, 0), (0, 0)))
+         for i in range(size)], -1).reshape(-1, size * out_channels)
+    dkernel = _matmul_t(_row_windows(x, size, out_w), dy)
+    dwindows = jax.lax.dot_general(dy, _rows_kernel(kernel),
+                                   (((1,), (1,)), ((), ())))
+    dwindows = dwindows.reshape(n, height, out_w, size * in_channels)
+    dx = sum(jnp.pad(dwindows[..., j * in_channels:(j + 1) * in_channels],
+                     ((0, 0), (0, 0), (j, size - 1 - j), (0, 0)))
+             for j in range(size))
+    dkernel = dkernel.reshape(size, in_channels, size, out_channels)
+    return dx, dkernel.transpose(2, 0, 1, 3)
   g_rows = g.reshape(-1, out_channels)
-  if _gathers(in_channels, out_channels):
+  if form == 'gathers':
     # dK = im2col(x)^T g (recomputed, not kept: cheaper than the memory);
     # dx = the overlap-add of g K^T (size^2 A channels).
-    dkernel = jax.lax.dot_general(_windows(x, size, out_h, out_w), g_rows,
-                                  (((0,), (0,)), ((), ())))
+    dkernel = _matmul_t(_windows(x, size, out_h, out_w), g_rows)
     taps = jax.lax.dot_general(g_rows, kernel.reshape(-1, out_channels),
                                (((1,), (1,)), ((), ())))
     dx = _overlap_add(taps.reshape(n, out_h, out_w, size * size,
@@ -145,8 +210,7 @@ def _conv_valid_bwd(residuals, g):
                      size, height, width)
   flipped = kernel[::-1, ::-1].transpose(0, 1, 3, 2).reshape(-1, in_channels)
   dx = (windows @ flipped).reshape(x.shape)
-  dkernel = jax.lax.dot_general(x.reshape(-1, in_channels), windows,
-                                (((0,), (0,)), ((), ())))
+  dkernel = _matmul_t(x.reshape(-1, in_channels), windows)
   dkernel = dkernel.reshape(in_channels, size, size, out_channels)
   return dx, dkernel[:, ::-1, ::-1].transpose(1, 2, 0, 3)
 
