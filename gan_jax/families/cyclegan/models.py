@@ -49,6 +49,8 @@ def num_blocks(generator: str) -> int | None:
   """Residual blocks of 'resnet_<n>blocks' (n >= 1); None if not one."""
   match = re.fullmatch(r'resnet_([1-9][0-9]*)blocks', generator)
   return int(match.group(1)) if match else None
+
+
 _DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
 
 
