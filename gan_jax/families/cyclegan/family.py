@@ -268,13 +268,9 @@ class CycleGAN(base.Family):
     eval_batch_size) images: one compile for grids and evaluation."""
     chunk = chunk or self.config.eval_batch_size
     params = state.players['g'].params[direction]
-    outputs = []
-    for start in range(0, len(inputs), chunk):
-      part = inputs[start:start + chunk]
-      padded = np.pad(part, [(0, chunk - len(part))] + [(0, 0)] * 3)
-      outputs.append(np.asarray(self._translate[direction](params, padded))
-                     [:len(part)])
-    return np.concatenate(outputs)
+    return np.concatenate([
+        np.asarray(self._translate[direction](params, padded))[:count]
+        for _, padded, count in pix2pix_family.padded_chunks(inputs, chunk)])
 
   def _cycles(self, state, num: int | None = None) -> dict[str, np.ndarray]:
     """uint8 A, G_ab(A), G_ba(G_ab(A)), B, G_ba(B), G_ab(G_ba(B)) of the
