@@ -30,7 +30,7 @@ import numpy as np
 from ml_collections import config_flags
 
 from gan_jax import families
-from gan_jax.core import errors, loop
+from gan_jax.core import errors, host, loop
 from gan_jax.data import order
 
 FLAGS = flags.FLAGS
@@ -39,6 +39,9 @@ flags.DEFINE_integer('steps', 10, 'Timed updates (or pipeline steps).')
 flags.DEFINE_integer('warmup', 3, 'Untimed updates after the compiling one.')
 flags.DEFINE_bool('pipeline', False, 'Time the input pipeline alone instead '
                   '(config.data.source must be set).')
+flags.DEFINE_bool('keep_freed_memory', False, "glibc's malloc keeps freed "
+                  'memory mapped, as gan_jax.main --keep_freed_memory sets '
+                  'it (core/host.py).')
 flags.mark_flags_as_required(['config'])
 
 # A bare source kind (no path) -> the embedded source with the same fields.
@@ -106,6 +109,8 @@ def bench_pipeline(config, steps: int, warmup: int) -> dict:
 
 def main(argv):
   del argv
+  if FLAGS.keep_freed_memory:
+    host.keep_freed_memory()
   config = FLAGS.config
   if not FLAGS.pipeline and config.data.source in _SHAPES_FROM:
     # Synthetic batches: the path is unused.
@@ -126,6 +131,7 @@ def main(argv):
       'conv_impl': config.model.conv_impl,
       'device': f'{device.platform}:{device.device_kind}',
       'parallel': config.parallel, 'num_devices': jax.device_count(),
+      'keep_freed_memory': FLAGS.keep_freed_memory,
       'jax': jax.__version__}))
 
 

@@ -19,7 +19,7 @@ from absl import app, flags, logging
 import jax
 
 from gan_jax import cli, modes
-from gan_jax.core import errors, signals
+from gan_jax.core import errors, host, signals
 
 FLAGS = flags.FLAGS
 cli.define_flags(FLAGS)
@@ -79,6 +79,8 @@ def main(argv):
   # backend probing (at the first device query, below) on its own logger.
   std_logging.getLogger('absl').addFilter(quiet)
   std_logging.getLogger('jax._src.xla_bridge').addFilter(quiet)
+  if FLAGS.keep_freed_memory:
+    host.keep_freed_memory()  # before the backend starts its threads
   initialize_distributed()
   try:
     modes.run(FLAGS.config, FLAGS.workdir, FLAGS.mode, FLAGS.output,

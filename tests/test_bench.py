@@ -1,11 +1,13 @@
 import json
 import os
+import platform
 import subprocess
 import sys
 
 import pytest
 
 from gan_jax import bench
+from gan_jax.core import host
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,6 +27,7 @@ def test_bench_cli_prints_one_json_line():
       [sys.executable, '-m', 'gan_jax.bench',
        '--config=configs/dcgan.py:conditional',
        '--steps=1', '--warmup=0', '--config.batch_size=8',
+       '--keep_freed_memory',
        '--config.model.base_width=4'], cwd=ROOT, capture_output=True,
       text=True, timeout=300, env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
   assert result.returncode == 0, result.stderr[-2000:]
@@ -34,3 +37,9 @@ def test_bench_cli_prints_one_json_line():
     assert key in line, key
   assert line['batch_size'] == 8 and line['device'].startswith('cpu')
   assert line['family'] == 'conditional_dcgan'  # its batches carry labels
+  assert line['keep_freed_memory'] is True
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != 'glibc', reason='glibc only')
+def test_glibc_takes_the_malloc_settings():
+  assert host.keep_freed_memory()

@@ -55,8 +55,8 @@ def test_fast_layers_match_xla_forward_and_gradients():
   xla_up = lambda x_, k: jax.lax.conv_transpose(  # noqa: E731
       x_, k, (2, 2), ((1, 2), (1, 2)), dimension_numbers=DN,
       transpose_kernel=True)
-  wide = models._ROWS_MIN_CHANNELS
-  cases = [  # conv_valid's three forms (to fewer channels, to more, wide),
+  wide = models._WINOGRAD_MIN_CHANNELS
+  cases = [  # conv_valid's forms (to fewer channels, to more, Winograd),
       # _upconv
       (models.conv_valid, xla, (2, 12, 10, 5), (7, 7, 5, 3)),
       (models.conv_valid, xla, (2, 9, 8, 3), (3, 3, 3, 5)),
