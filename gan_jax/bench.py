@@ -7,10 +7,11 @@
 
 Prints one JSON line. The update is the real compiled step of the training
 loop (``core/loop.py``; for DCGAN k D updates + one G update on a (k, batch)
-input of random values of every field the family's data has), timed after a
-warm-up; ``images_per_s`` counts the real images (pairs, for pix2pix) it
-consumes, as ../shared/bench/torch_dcgan.py and
-scripts/bench_torch_translation.py count their batch per update. A config whose
+input of random values of every field the family's data has), dispatched as
+the loop dispatches it (``loop.InFlight``), timed after a warm-up;
+``images_per_s`` counts the real images (pairs, for pix2pix) it consumes, as
+../shared/bench/torch_dcgan.py and scripts/bench_torch_translation.py count
+their batch per update. A config whose
 data.source is a bare 'folder:' / 'paired:' gets the shapes of its batches
 from the embedded digits instead ('digits' / 'digits_edges' at the config's
 sizes): the values are random either way. The ``:anime``
@@ -76,12 +77,17 @@ def bench_step(config, steps: int, warmup: int) -> dict:
   state, metrics = train_step(state, real)
   jax.block_until_ready((state, metrics))
   compile_s = time.perf_counter() - start
+  # Dispatched as the training loop dispatches them: at most
+  # loop.STEPS_IN_FLIGHT ahead (each holds its own intermediates).
+  in_flight = loop.InFlight()
   for _ in range(warmup):
     state, metrics = train_step(state, real)
+    in_flight.add(metrics)
   jax.block_until_ready((state, metrics))
   start = time.perf_counter()
   for _ in range(steps):
     state, metrics = train_step(state, real)
+    in_flight.add(metrics)
   jax.block_until_ready((state, metrics))
   seconds = (time.perf_counter() - start) / steps
   per_step = training.family.batches_per_step
@@ -131,7 +137,7 @@ def main(argv):
       'conv_impl': config.model.conv_impl,
       'device': f'{device.platform}:{device.device_kind}',
       'parallel': config.parallel, 'num_devices': jax.device_count(),
-      'keep_freed_memory': kept,
+      'keep_freed_memory': kept, 'malloc': host.allocator(),
       'jax': jax.__version__}))
 
 

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from gan_jax import bench
+from gan_jax.core import host
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,4 +39,17 @@ def test_bench_cli_prints_one_json_line():
   assert line['family'] == 'conditional_dcgan'  # its batches carry labels
   # Taken by glibc, in the bench's own process: mallopt in this one would
   # set the allocator for the rest of the suite.
-  assert line['keep_freed_memory'] is (platform.libc_ver()[0] == 'glibc')
+  assert line['keep_freed_memory'] is (
+      platform.libc_ver()[0] == 'glibc' and line['malloc'] == 'glibc')
+
+
+def test_allocator_names_a_preloaded_malloc(tmp_path):
+  maps = tmp_path / 'maps'
+  line = '7f00-7f01 r-xp 00000000 08:01 42 /usr/lib/x86_64-linux-gnu/{}\n'
+  maps.write_text(line.format('libc.so.6'))
+  assert host.allocator(str(maps)) == 'glibc'
+  maps.write_text(line.format('libc.so.6') + line.format('libjemalloc.so.2'))
+  assert host.allocator(str(maps)) == 'jemalloc'
+  maps.write_text(line.format('libtcmalloc_minimal.so.4'))
+  assert host.allocator(str(maps)) == 'tcmalloc'
+  assert host.allocator(str(tmp_path / 'absent')) == 'unknown'

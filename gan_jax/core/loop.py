@@ -28,9 +28,26 @@ from gan_jax.data import order
 # Steps dispatched to the devices ahead of the last finished one. JAX runs
 # steps asynchronously; without a bound the loop ran a whole logging window
 # ahead, and a stop signal waited for all of it (99 s on a busy CPU, where a
-# preemptible VM gives 30). Two keep the devices fed while the host prepares
-# the next step, and a stop is honoured within two steps.
-STEPS_IN_FLIGHT = 2
+# preemptible VM gives 30). One keeps the devices fed while the host
+# prepares the next step (the batches are prefetched). Each step in flight
+# holds its own buffers for all its intermediates: on XLA:CPU the 256-px
+# CycleGAN update takes ~8 GB of host memory per step in flight, and two
+# ahead were slower there than one (docs/cyclegan.md).
+STEPS_IN_FLIGHT = 1
+
+
+class InFlight:
+  """Bounded asynchrony: ``add`` a dispatched step's outputs, and wait for
+  the step STEPS_IN_FLIGHT back to finish (a wait on the device, not a copy
+  to the host). The training loop's and gan_jax.bench's dispatch."""
+
+  def __init__(self):
+    self._outputs = collections.deque()
+
+  def add(self, outputs_) -> None:
+    self._outputs.append(outputs_)
+    if len(self._outputs) > STEPS_IN_FLIGHT:
+      jax.block_until_ready(self._outputs.popleft())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,7 +223,7 @@ def train(config, workdir: str) -> dict[str, Any]:
       process_count=jax.process_count()), training.put_batch)
 
   images_per_step = config.batch_size * per_step
-  in_flight = collections.deque()
+  in_flight = InFlight()
   pending_metrics, window_metrics, last_metrics = [], [], {}
   compile_s, steady_start, steady_end, steady_steps = None, None, None, 0
   eval_total_s = 0.0
@@ -269,11 +286,7 @@ def train(config, workdir: str) -> dict[str, Any]:
         steady_start, window_start, window_steps = time.time(), time.time(), 0
       else:
         steady_steps += 1
-      # Bounded asynchrony: wait for the step STEPS_IN_FLIGHT back to finish
-      # (a wait on the device, not a copy of its metrics to the host).
-      in_flight.append(metrics)
-      if len(in_flight) > STEPS_IN_FLIGHT:
-        jax.block_until_ready(in_flight.popleft())
+      in_flight.add(metrics)
       # SIGTERM/SIGINT here; on a multi-host job orbax agrees on the step
       # at which all processes stop (JAX's preemption sync point).
       stop_signal = stop_signals.received or (
