@@ -55,8 +55,9 @@ def define_flags(flag_values: flags.FlagValues, sys_argv=None) -> None:
   flags.DEFINE_bool('keep_freed_memory', False, "Set glibc's malloc to keep "
                     'freed memory mapped (gan_jax.core.host): XLA:CPU '
                     'allocates every step afresh, and on large models page '
-                    'faults can take half a step. Off by default: it does not '
-                    'take in every process, and compiles ~12% slower '
+                    'faults can take half a step. Off by default: glibc\'s '
+                    'heap then fragments and grows, and compiles run ~12% '
+                    'slower; a preloaded jemalloc or tcmalloc does better '
                     '(docs/training.md).', flag_values=flag_values)
   flags.DEFINE_bool('distributed', False, 'jax.distributed.initialize() with '
                     'the cluster auto-detected (Cloud TPU VM slices, SLURM); '
