@@ -30,6 +30,7 @@ def run(config, workdir: str, mode: str = 'train', output: str | None = None,
 
   ``input_dir`` (--input) is for the modes that read a folder of the user's
   files (pix2pix's translate): such a mode takes an ``input_dir`` argument.
+  A mode that takes a ``workdir`` argument gets the run's folder.
   """
   family = config.get('family', '')
   errors.check(family, 'family', families.names() + TOYS)
@@ -56,6 +57,8 @@ def run(config, workdir: str, mode: str = 'train', output: str | None = None,
     raise errors.ConfigError(f'--input: --mode={mode} reads no input folder')
   trained, state, step = loop.restore_trained(config, workdir)
   extra = {'input_dir': input_dir} if reads_input else {}
+  if 'workdir' in inspect.signature(own[mode]).parameters:
+    extra['workdir'] = workdir  # e.g. for the run's cached evaluation models
   return trained.modes[mode](state, step,
                              output or os.path.join(workdir, mode), **extra)
 

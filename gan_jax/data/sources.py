@@ -34,6 +34,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import os
+import random
 import warnings
 from typing import Callable, Mapping, Sequence
 
@@ -141,10 +142,16 @@ def _to_channels(image: Image.Image, channels: int) -> Image.Image:
   return image.convert('L' if channels == 1 else 'RGB')
 
 
-def _fit(image: Image.Image, image_size: int) -> Image.Image:
-  """Resize the shorter side to image_size and centre-crop the longer one."""
+RESAMPLING = {'bicubic': Image.Resampling.BICUBIC,
+              'bilinear': Image.Resampling.BILINEAR}
+
+
+def _fit(image: Image.Image, image_size: int,
+         resample: str = 'bicubic') -> Image.Image:
+  """Centre-crop the longer side to a square and resize it to image_size
+  (PIL's ``resample`` filter, antialiased when shrinking)."""
   return ImageOps.fit(image, (image_size, image_size),
-                      method=Image.Resampling.BICUBIC)
+                      method=RESAMPLING[resample])
 
 
 def _as_hwc(images: Sequence[Image.Image], channels: int) -> np.ndarray:
@@ -310,14 +317,15 @@ def _check_files(paths: Sequence[str], image_size: int,
     return list(pool.map(lambda p: _check_file(p, image_size), paths))
 
 
-def _decoder(image_size: int, channels: int) -> Callable[[str], Image.Image]:
+def _decoder(image_size: int, channels: int,
+             resample: str = 'bicubic') -> Callable[[str], Image.Image]:
   """path -> the image as training sees it (mode, channels, size)."""
 
   def decode(path: str) -> Image.Image:
     try:
       with _open_reduced(path, image_size) as image:
         image = _normalise_mode(image)
-        return _to_channels(_fit(image, image_size), channels)
+        return _to_channels(_fit(image, image_size, resample), channels)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
       # Only if the file changed since the check: never skip silently here,
       # that would shift every later batch of the run.
@@ -521,9 +529,33 @@ def read_attribute_file(path: str) -> AttributeTable:
                          np.array(rows, bool).reshape(len(rows), len(names)))
 
 
+# The reference StarGAN's split of CelebA (yunjey/stargan, data_loader.py):
+# the attribute file's rows shuffled by Python's random.seed(1234), the first
+# 1,999 of them the test set.
+SPLIT_SEED = 1234
+SPLITS = ('all', 'train', 'test')
+
+
+def split_rows(num_rows: int, test_count: int, split: str) -> np.ndarray:
+  """The rows (in file order) of ``split`` when the first ``test_count`` of
+  the rows shuffled as the reference shuffles them are the test set."""
+  if split not in SPLITS:
+    raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+  if split == 'all':
+    return np.arange(num_rows)
+  order = list(range(num_rows))
+  # random.shuffle's permutation depends only on the length and the state,
+  # so shuffling row numbers reproduces the reference's shuffled lines.
+  random.Random(SPLIT_SEED).shuffle(order)
+  rows = order[:test_count] if split == 'test' else order[test_count:]
+  return np.sort(np.array(rows, dtype=np.int64))
+
+
 def attributes_source(root: str, image_size: int, channels: int,
                       attributes: Sequence[str] = (),
-                      num_threads: int = 8) -> Source:
+                      num_threads: int = 8, *, split: str = 'all',
+                      test_count: int = 0,
+                      resample: str = 'bicubic') -> Source:
   """Images with binary attributes, in CelebA's layout.
 
   The images lie in ``root``/img_align_celeba/ if that folder exists, else in
@@ -532,8 +564,10 @@ def attributes_source(root: str, image_size: int, channels: int,
   that order, as float32 0/1 (-1 -> 0, +1 -> 1). Examples are sorted by file
   name. Files listed but missing, files present but not listed, and files
   that do not decode are skipped, each kind with one counted warning. Images
-  are centre-cropped to a square and resized (CelebA's aligned faces are
-  cropped to 178 x 178 at full resolution before resizing).
+  are centre-cropped to a square and resized with ``resample`` (CelebA's
+  aligned faces are cropped to 178 x 178 at full resolution before
+  resizing). ``split`` 'train' or 'test' keeps the rows of ``split_rows``
+  (StarGAN's split with ``test_count`` 1999); 'all' keeps every row.
   """
   attributes = tuple(attributes)
   root = _open_dir(root, 'data.source attributes folder')
@@ -542,6 +576,11 @@ def attributes_source(root: str, image_size: int, channels: int,
     raise DataError(f'data.source attributes folder {root!r} has no '
                     f'{ATTRIBUTE_FILE} (CelebA\'s attribute file)')
   table = read_attribute_file(table_path)
+  if test_count > len(table.files) and split != 'all':
+    raise DataError(f'{table_path} lists {len(table.files)} images, fewer '
+                    f'than the {test_count} of the test split')
+  kept = set(table.files[i] for i in split_rows(len(table.files), test_count,
+                                                split))
   unknown = [a for a in attributes if a not in table.names]
   if unknown:
     raise DataError(f'unknown attributes {", ".join(unknown)} (not in '
@@ -556,17 +595,17 @@ def attributes_source(root: str, image_size: int, channels: int,
   with os.scandir(image_dir) as entries:
     present = {e.name for e in entries if e.is_file()}
   row_of = {file: row for row, file in enumerate(table.files)}
-  missing = [f for f in table.files if f not in present]
+  missing = [f for f in table.files if f in kept and f not in present]
   if missing:
     logging.warning('Skipped %d of %d images listed in %s that are not in '
-                    '%s: %s', len(missing), len(table.files), table_path,
+                    '%s: %s', len(missing), len(kept), table_path,
                     image_dir, _examples(missing))
   unlisted = sorted(f for f in present - set(row_of)
                     if f.lower().endswith(IMAGE_EXTENSIONS))
   if unlisted:
     logging.warning('Skipped %d images in %s that %s does not list: %s',
                     len(unlisted), image_dir, table_path, _examples(unlisted))
-  files = sorted(present & set(row_of))  # a listed file that is no image
+  files = sorted(present & kept)  # a listed file that is no image
   # fails the check below and is skipped with the others that do not decode
   checks = _check_files([os.path.join(image_dir, f) for f in files],
                         image_size, num_threads)
@@ -580,7 +619,7 @@ def attributes_source(root: str, image_size: int, channels: int,
   columns = [table.names.index(a) for a in attributes]
   values = table.values[np.array([row_of[f] for f in files])][:, columns]
   values = values.astype(np.float32)
-  decode = _decoder(image_size, channels)
+  decode = _decoder(image_size, channels, resample)
   features = dict(_image_feature(image_size, channels))
   if attributes:
     features['attributes'] = ((len(attributes),), np.dtype(np.float32))
@@ -591,5 +630,6 @@ def attributes_source(root: str, image_size: int, channels: int,
       batch['attributes'] = values[indices]
     return batch
 
-  return Source(f'attributes:{root}', len(paths), features, load,
+  name = f'attributes:{root}' + ('' if split == 'all' else f'[{split}]')
+  return Source(name, len(paths), features, load,
                 attribute_names=tuple(attributes))

@@ -83,7 +83,8 @@ def load_inception(config) -> tuple[Callable | None, str]:
           f'{os.path.abspath(path)}:{os.path.getsize(path)}')
 
 
-def _in_chunks(images: np.ndarray, size: int) -> Iterator[np.ndarray]:
+def in_chunks(images: np.ndarray, size: int) -> Iterator[np.ndarray]:
+  """Consecutive slices of at most ``size`` images (the last may be short)."""
   for start in range(0, len(images), size):
     yield images[start:start + size]
 
@@ -130,7 +131,7 @@ class Evaluator:
     features, logits = [], []
     size = self.config.eval_batch_size
     for batch in batches:
-      for chunk in _in_chunks(batch, size):
+      for chunk in in_chunks(batch, size):
         # Padded to one shape: one compile of the extractor, not one per tail.
         padded = np.pad(chunk, [(0, size - len(chunk))] + [(0, 0)] * 3)
         out = jax.tree.map(lambda x, n=len(chunk): np.asarray(x)[:n],
@@ -162,7 +163,7 @@ class Evaluator:
           self.source.num_examples)
       indices = np.sort(order[:count])
       batches = (visualize.from_uint8(self.source.load(idx)['image'])
-                 for idx in _in_chunks(indices, self.config.batch_size))
+                 for idx in in_chunks(indices, self.config.batch_size))
       features, _ = self._features(name, batches)
       if jax.process_index() == 0:
         os.makedirs(self.cache_dir, exist_ok=True)

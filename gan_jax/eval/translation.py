@@ -59,7 +59,7 @@ import hashlib
 import json
 import logging
 import os
-from typing import Callable, Iterator
+from typing import Callable
 
 import jax
 import numpy as np
@@ -171,11 +171,6 @@ def validate(config) -> None:
         f'config.eval_batch_size must be an integer >= 2, got {size!r}')
 
 
-def _in_chunks(images: np.ndarray, size: int) -> Iterator[np.ndarray]:
-  for start in range(0, len(images), size):
-    yield images[start:start + size]
-
-
 class TranslationEvaluator:
   """Scores translations of a fixed test set against its targets.
 
@@ -241,7 +236,7 @@ class TranslationEvaluator:
     extract = self._extractors[name]
     size = self.config.eval_batch_size
     outputs = []
-    for chunk in _in_chunks(images, size):
+    for chunk in evaluation.in_chunks(images, size):
       # Padded to one shape: one compile of the extractor, not one per tail.
       x = visualize.from_uint8(chunk)
       x = np.pad(x, [(0, size - len(chunk))] + [(0, 0)] * 3)

@@ -63,8 +63,6 @@ from gan_jax.families.dcgan.step import to_model_range
 from gan_jax.families.cyclegan import models, step
 from gan_jax.families.pix2pix import models as pix2pix_models
 from gan_jax.families.pix2pix import family as pix2pix_family
-from gan_jax.families.pix2pix import step as pix2pix_step
-from gan_jax.nn import layers
 
 DIRECTIONS = ('AtoB', 'BtoA')
 NORMS = ('instance', 'none')
@@ -125,19 +123,12 @@ class CycleGAN(base.Family):
 
   @classmethod
   def validate(cls, config) -> None:
-    errors.positive_ints(config, 'image_size', 'model.base_width',
-                         'model.d_layers', 'data.load_size',
-                         'num_sample_images', 'data.num_workers',
-                         'data.prefetch')
-    errors.one_of(config, 'input_channels', (1, 3))
-    errors.one_of(config, 'channels', (1, 3))
-    errors.one_of(config, 'loss', pix2pix_step.LOSSES)
+    pix2pix_family.validate_translation(config)
     errors.require(models.num_blocks(config.model.generator) is not None,
                    'model.generator', "must be 'resnet_<n>blocks', n >= 1 "
                    f'(the reference has {tuple(models.GENERATORS)})',
                    config.model.generator)
     errors.one_of(config, 'model.norm', NORMS)
-    errors.one_of(config, 'model.conv_impl', layers.IMPLS)
     errors.one_of(config, 'data.direction', DIRECTIONS)
     errors.one_of(config, 'translate_direction', DIRECTIONS)
     errors.boolean(config, 'data.flip', 'data.center_crop')
@@ -162,14 +153,6 @@ class CycleGAN(base.Family):
     errors.require(config.image_size % 4 == 0, 'image_size',
                    'must be a multiple of 4 (two stride-2 levels)',
                    config.image_size)
-    patches = config.image_size // 2 ** config.model.d_layers - 2
-    errors.require(patches >= 1, 'model.d_layers', f'leaves no patch logit '
-                   f'at image_size {config.image_size}',
-                   config.model.d_layers)
-    errors.require(config.data.load_size >= config.image_size,
-                   'data.load_size', 'must be at least image_size (the crop)',
-                   config.data.load_size)
-    optim.validate(config)
     for field in ('data.source', 'data.eval_source'):
       spec = config.data.source if field == 'data.source' else (
           config.data.eval_source)

@@ -42,7 +42,7 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from gan_jax.core import errors, optim, visualize
 from gan_jax.core import state as state_lib
@@ -57,6 +57,30 @@ from gan_jax.nn import layers
 _TEST_GRID_PAIRS = 24
 
 
+def validate_translation(config) -> None:
+  """The checks every image-to-image family with a PatchGAN shares.
+
+  Sizes, channel counts, the loss, the conv implementation, a PatchGAN that
+  leaves at least one patch logit, a crop no larger than the resized image,
+  and the optimiser; each family adds its generator, norm and data checks.
+  """
+  errors.positive_ints(config, 'image_size', 'model.base_width',
+                       'model.d_layers', 'data.load_size',
+                       'num_sample_images', 'data.num_workers',
+                       'data.prefetch')
+  errors.one_of(config, 'input_channels', (1, 3))
+  errors.one_of(config, 'channels', (1, 3))
+  errors.one_of(config, 'loss', step.LOSSES)
+  errors.one_of(config, 'model.conv_impl', layers.IMPLS)
+  patches = config.image_size // 2 ** config.model.d_layers - 2
+  errors.require(patches >= 1, 'model.d_layers', f'leaves no patch logit '
+                 f'at image_size {config.image_size}', config.model.d_layers)
+  errors.require(config.data.load_size >= config.image_size,
+                 'data.load_size', 'must be at least image_size (the crop)',
+                 config.data.load_size)
+  optim.validate(config)
+
+
 class Pix2Pix(base.Family):
   """Paired translation A -> B with a U-Net G and a PatchGAN D."""
   name = 'pix2pix'
@@ -66,16 +90,9 @@ class Pix2Pix(base.Family):
 
   @classmethod
   def validate(cls, config) -> None:
-    errors.positive_ints(config, 'image_size', 'model.base_width',
-                         'model.d_layers', 'data.load_size',
-                         'num_sample_images', 'data.num_workers',
-                         'data.prefetch')
-    errors.one_of(config, 'input_channels', (1, 3))
-    errors.one_of(config, 'channels', (1, 3))
-    errors.one_of(config, 'loss', step.LOSSES)
+    validate_translation(config)
     errors.one_of(config, 'model.generator', tuple(models.GENERATORS))
     errors.one_of(config, 'model.norm', models.NORMS)
-    errors.one_of(config, 'model.conv_impl', layers.IMPLS)
     errors.one_of(config, 'data.direction', paired.DIRECTIONS)
     errors.boolean(config, 'model.dropout', 'model.conditional_d',
                    'data.flip')
@@ -92,14 +109,6 @@ class Pix2Pix(base.Family):
                    f'must be a multiple of {2 ** levels} for '
                    f'model.generator {config.model.generator!r}',
                    config.image_size)
-    patches = config.image_size // 2 ** config.model.d_layers - 2
-    errors.require(patches >= 1, 'model.d_layers', f'leaves no patch logit '
-                   f'at image_size {config.image_size}',
-                   config.model.d_layers)
-    errors.require(config.data.load_size >= config.image_size,
-                   'data.load_size', 'must be at least image_size (the crop)',
-                   config.data.load_size)
-    optim.validate(config)
     for field, spec in (('data.source', config.data.source),
                         ('data.eval_source', config.data.eval_source)):
       if spec or field == 'data.source':
@@ -270,11 +279,15 @@ def save_test_grid(grid_dir: str, state, images: np.ndarray,
 
 
 def write_translations(input_dir: str, output: str, size: int,
-                       channels: int, translate_one, what: str) -> str:
+                       channels: int, translate_one, what: str,
+                       center_crop: bool = False,
+                       resample: str = 'bicubic') -> str:
   """Translates every image below ``input_dir`` into ``output``.
 
-  Each image is converted to ``channels`` and resized (bicubic) to size x
-  size, as the reference's test resizes, not keeping its aspect ratio;
+  Each image is converted to ``channels`` and resized (``resample``:
+  bicubic, or bilinear) to size x size, as the reference's test resizes,
+  not keeping its aspect ratio (with ``center_crop``, its centred square is
+  cut out first, and the output has that square's size);
   ``translate_one(uint8 (1, size, size, channels), index)`` gives its
   translation in [-1, 1] (size, size, C), which is resized back to the
   image's own size and written as OUTPUT/<same relative path>.png. Files
@@ -289,9 +302,12 @@ def write_translations(input_dir: str, output: str, size: int,
       with Image.open(path) as image:
         image = sources._normalise_mode(image)  # pylint: disable=protected-access
         image = image.convert('L' if channels == 1 else 'RGB')
+        if center_crop:
+          side = min(image.size)
+          image = ImageOps.fit(image, (side, side))  # the centre, as is
         original = image.size
         pixels = np.asarray(image.resize((size, size),
-                                         Image.Resampling.BICUBIC))
+                                         sources.RESAMPLING[resample]))
     except (OSError, SyntaxError, ValueError) as e:
       bad.append(f'{path} ({type(e).__name__}: {e})')
       continue
