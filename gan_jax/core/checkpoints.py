@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any, Callable
 
+from flax import serialization
 import jax
 import orbax.checkpoint as ocp
 
@@ -150,3 +152,21 @@ def restore_latest_for_inference(workdir: str, abstract_state):
   if step is None:
     raise CheckpointError(f'no finished checkpoint in {directory}')
   return state, step
+
+
+def cached_params(path: str | None, template, train: Callable[[], Any]):
+  """A small model's parameters from ``path`` (flax msgpack shaped like
+  ``template``), or ``train()``'s, then written there (atomically: never a
+  half-written cache). For the evaluation's own judges, which are trained
+  once per run and reused by later evaluations and modes; ``path`` None:
+  train, keep nothing."""
+  if path and os.path.exists(path):
+    with open(path, 'rb') as f:
+      return serialization.from_bytes(template, f.read())
+  params = train()
+  if path:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + '.tmp', 'wb') as f:
+      f.write(serialization.to_bytes(params))
+    os.replace(path + '.tmp', path)
+  return params

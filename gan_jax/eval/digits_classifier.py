@@ -26,13 +26,12 @@ import os
 from typing import Callable
 
 import flax.linen as nn
-from flax import serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax.core import visualize
+from gan_jax.core import checkpoints, visualize
 from gan_jax.data import sources
 from gan_jax.nn import layers
 
@@ -120,16 +119,9 @@ def get_classifier(image_size: int, channels: int,
   model = DigitsCNN()
   template = model.init(jax.random.PRNGKey(0), images[:1])['params']
   path = cache_path(cache_dir, image_size, channels) if cache_dir else None
-  if path and os.path.exists(path):
-    with open(path, 'rb') as f:
-      params = serialization.from_bytes(template, f.read())
-  else:
-    params = _train(images[train_idx], labels[train_idx], model)
-    if path:
-      os.makedirs(cache_dir, exist_ok=True)
-      with open(path + '.tmp', 'wb') as f:
-        f.write(serialization.to_bytes(params))
-      os.replace(path + '.tmp', path)  # never a half-written cache
+  params = checkpoints.cached_params(
+      path, template,
+      lambda: _train(images[train_idx], labels[train_idx], model))
   apply = jax.jit(lambda x: model.apply({'params': params}, x))
   logits, _ = apply(images[held_out_idx])
   accuracy = float(np.mean(np.argmax(logits, -1) == labels[held_out_idx]))

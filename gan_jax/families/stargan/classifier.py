@@ -24,12 +24,12 @@ import os
 from typing import Callable
 
 import flax.linen as nn
-from flax import serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from gan_jax.core import checkpoints
 from gan_jax.families.dcgan.step import to_model_range
 from gan_jax.nn import layers
 
@@ -99,28 +99,25 @@ def _cache_path(cache_dir: str, data_name: str, image_shape, names,
                       f'{hashlib.sha256(key).hexdigest()[:16]}.msgpack')
 
 
-def get_classifier(train_images: np.ndarray, train_labels: np.ndarray,
+def get_classifier(load_train: Callable[[], tuple[np.ndarray, np.ndarray]],
                    test_images: np.ndarray, test_labels: np.ndarray,
                    names: tuple[str, ...], data_name: str,
                    num_steps: int, cache_dir: str | None = None,
                    chunk: int = 256) -> AttributeClassifier:
-  """Loads the cached classifier of this data, or trains and caches it."""
+  """Loads the cached classifier of this data, or trains and caches it on
+  ``load_train()``'s (images, labels), read only then."""
   model = AttributeCNN(len(names))
-  template = model.init(jax.random.PRNGKey(0), train_images[:1])['params']
-  path = (_cache_path(cache_dir, data_name, train_images.shape[1:], names,
+  template = model.init(jax.random.PRNGKey(0), test_images[:1])['params']
+  path = (_cache_path(cache_dir, data_name, test_images.shape[1:], names,
                       num_steps) if cache_dir else None)
-  if path and os.path.exists(path):
-    with open(path, 'rb') as f:
-      params = serialization.from_bytes(template, f.read())
-  else:
+
+  def train():
+    images, labels = load_train()
     logging.info('Training the attribute classifier on %d images (%s)',
-                 len(train_images), data_name)
-    params = _train(train_images, train_labels, model, num_steps)
-    if path:
-      os.makedirs(cache_dir, exist_ok=True)
-      with open(path + '.tmp', 'wb') as f:
-        f.write(serialization.to_bytes(params))
-      os.replace(path + '.tmp', path)  # never a half-written cache
+                 len(images), data_name)
+    return _train(images, labels, model, num_steps)
+
+  params = checkpoints.cached_params(path, template, train)
   logits_of = jax.jit(lambda x: model.apply({'params': params}, x))
 
   def predict(images: np.ndarray) -> np.ndarray:

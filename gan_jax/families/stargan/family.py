@@ -94,6 +94,21 @@ def parse_wanted(spec: str, names: tuple[str, ...]) -> dict[str, float]:
   return wanted
 
 
+def attribute_classifier(config, train_source: sources.Source, test: dict,
+                         cache_dir: str) -> classifier.AttributeClassifier:
+  """The run's attribute classifier: cached in ``cache_dir``, else trained
+  on every image of ``train_source`` (decoded only then)."""
+
+  def load_train():
+    examples = train_source.load(np.arange(train_source.num_examples))
+    return examples['image'], examples['attributes']
+
+  return classifier.get_classifier(
+      load_train, test['image'], test['attributes'],
+      tuple(config.data.attributes), train_source.name,
+      config.eval_classifier_steps, cache_dir)
+
+
 class StarEvaluator:
   """What ``evaluate`` needs: the classifier, FID targets, known answers."""
 
@@ -136,13 +151,8 @@ class StarEvaluator:
 
   @functools.cached_property
   def classifier(self) -> classifier.AttributeClassifier:
-    examples = self._train_source.load(
-        np.arange(self._train_source.num_examples))
-    return classifier.get_classifier(
-        examples['image'], examples['attributes'], self.test['image'],
-        self.test['attributes'], tuple(self.config.data.attributes),
-        self._train_source.name, self.config.eval_classifier_steps,
-        self.cache_dir)
+    return attribute_classifier(self.config, self._train_source, self.test,
+                                self.cache_dir)
 
   def fid(self, j: int, translated: np.ndarray, targets: np.ndarray
           ) -> float | None:
@@ -369,11 +379,8 @@ class StarGAN(base.Family):
     run's attribute classifier reads them from the image; written as
     OUTPUT/<same relative path>.png."""
     wanted = parse_wanted(self.config.translate_attributes, self.names)
-    evaluator = StarEvaluator(
-        ml_collections.ConfigDict({**self.config.to_dict(),
-                                   'eval_metrics': ()}),
-        self.test_data, self.make_source(), os.path.join(workdir, 'eval'))
-    judge = evaluator.classifier
+    judge = attribute_classifier(self.config, self.make_source(),
+                                 self.test_data, os.path.join(workdir, 'eval'))
     exclusive = tuple(self.config.data.exclusive_attributes)
 
     def translate_one(pixels, index):
