@@ -10,19 +10,25 @@ loop (``core/loop.py``; for DCGAN k D updates + one G update on a (k, batch)
 input of random values of every field the family's data has), dispatched as
 the loop dispatches it (``loop.InFlight``), timed after a warm-up;
 ``images_per_s`` counts the real images (pairs, for pix2pix) it consumes, as
-../shared/bench/torch_dcgan.py and scripts/bench_torch_translation.py count
-their batch per update. A config whose
+../shared/bench/torch_dcgan.py, scripts/bench_torch_translation.py and
+scripts/bench_torch_stargan.py count their batch per update. A config whose
 data.source is a bare 'folder:' / 'paired:' gets the shapes of its batches
 from the embedded digits instead ('digits' / 'digits_edges' at the config's
-sizes): the values are random either way. The ``:anime``
-preset's ``reuse_fake=True`` is that script's update (G's update moves the D
-update's fakes); ``--config.reuse_fake=False`` times Algorithm 1's fresh draw.
+sizes), and a bare 'attributes:' from a few random images in CelebA's
+layout with the config's attribute names: the values are random either
+way. The ``:anime`` preset's ``reuse_fake=True`` is that script's update
+(G's update moves the D update's fakes); ``--config.reuse_fake=False``
+times Algorithm 1's fresh draw.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
 
 from absl import app, flags
@@ -32,7 +38,7 @@ from ml_collections import config_flags
 
 from gan_jax import families
 from gan_jax.core import errors, host, loop
-from gan_jax.data import order
+from gan_jax.data import order, sources
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file[:preset].')
@@ -48,6 +54,42 @@ flags.mark_flags_as_required(['config'])
 # A bare source kind (no path) -> the embedded source with the same fields.
 _SHAPES_FROM = {'folder:': 'digits', 'paired:': 'digits_edges',
                 'unpaired:': 'digits_colour'}
+
+
+def random_attribute_folder(attributes, count: int = 4) -> str:
+  """A temporary folder in CelebA's layout (``sources.attributes_source``):
+  ``count`` random 178 x 218 JPEGs and their ``attributes`` in
+  list_attr_celeba.txt, so a bare 'attributes:' config validates and builds
+  its source. Removed when the process exits."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  root = tempfile.mkdtemp(prefix='gan_jax_bench_')
+  atexit.register(shutil.rmtree, root, ignore_errors=True)
+  image_dir = os.path.join(root, sources.ATTRIBUTE_IMAGE_DIR)
+  os.makedirs(image_dir)
+  rng = np.random.default_rng(0)
+  rows = []
+  for i in range(count):
+    name = f'{i:06d}.jpg'
+    Image.fromarray(rng.integers(0, 256, (218, 178, 3), dtype=np.uint8)).save(
+        os.path.join(image_dir, name))
+    rows.append(' '.join([name] + ['1' if (i + k) % 2 else '-1'
+                                   for k in range(len(attributes))]))
+  with open(os.path.join(root, sources.ATTRIBUTE_FILE), 'w') as f:
+    f.write('\n'.join([str(count), ' '.join(attributes), *rows]) + '\n')
+  return root
+
+
+def stand_in_source(config) -> None:
+  """Gives a config whose data.source is a bare kind (no path) a source
+  with the same fields (``_SHAPES_FROM``, ``random_attribute_folder``):
+  the update is timed on random values of the source's shapes."""
+  if config.data.source in _SHAPES_FROM:
+    config.data.source = _SHAPES_FROM[config.data.source]
+  elif config.data.source == 'attributes:':
+    config.data.source = 'attributes:' + random_attribute_folder(
+        config.data.attributes)
+    if 'test_count' in config.data:  # one of the few images is for testing
+      config.data.test_count = 1
 
 
 def synthetic_batch(family, batch_size: int) -> dict[str, np.ndarray]:
@@ -118,9 +160,8 @@ def main(argv):
   # Reported as taken or not: glibc may refuse, other C libraries lack it.
   kept = FLAGS.keep_freed_memory and host.keep_freed_memory()
   config = FLAGS.config
-  if not FLAGS.pipeline and config.data.source in _SHAPES_FROM:
-    # Synthetic batches: the path is unused.
-    config.data.source = _SHAPES_FROM[config.data.source]
+  if not FLAGS.pipeline:
+    stand_in_source(config)
   try:
     loop.validate(config)
     result = (bench_pipeline if FLAGS.pipeline else bench_step)(

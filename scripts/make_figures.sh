@@ -2,7 +2,7 @@
 # Regenerates every picture of the README and of docs/ made from the digits
 # tasks and the 1-D toy, from the very runs the captions describe, and
 # prints each run's wall time (run it on an otherwise idle machine: these
-# are the timings the README and docs quote). About 20 minutes on 2 cores.
+# are the timings the README and docs quote; RUNS_DIR/timings.txt lists them).
 #
 #   scripts/make_figures.sh [RUNS_DIR]   (default /tmp/gan_jax_figures)
 #
@@ -50,6 +50,20 @@ path = sorted(glob.glob('$runs/pix2pix/eval/test_grid_step_*.png'))[-1]
 grid = Image.open(path)
 grid.resize((grid.width * 2, grid.height * 2), Image.Resampling.NEAREST).save(
     'docs/pix2pix_digits_test_grid.png')"
+
+# docs/cyclegan.md, docs/stargan.md: the test grid at the end, 2x nearest.
+test_grid() {  # test_grid WORKDIR OUTPUT
+  python -c "
+import glob, sys
+from PIL import Image
+grid = Image.open(sorted(glob.glob(sys.argv[1] + '/eval/test_grid_step_*.png'))[-1])
+grid.resize((grid.width * 2, grid.height * 2), Image.Resampling.NEAREST).save(
+    sys.argv[2])" "$1" "$2"
+}
+timed cyclegan "${main[@]}" --config=configs/cyclegan.py --workdir="$runs/cyclegan"
+test_grid "$runs/cyclegan" docs/cyclegan_digits_test_grid.png
+timed stargan "${main[@]}" --config=configs/stargan.py --workdir="$runs/stargan"
+test_grid "$runs/stargan" docs/stargan_digits_test_grid.png
 
 # README, docs/toy_1d.md: Figure 1 of Goodfellow et al. from the 1-D toy.
 timed toy_1d "${main[@]}" --config=configs/toy_1d.py --workdir="$runs/toy_1d"

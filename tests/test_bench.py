@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from gan_jax import bench
+from gan_jax import bench, families
 from gan_jax.core import host
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,6 +20,19 @@ def test_bench_step_and_pipeline(tiny_config):
   pipeline = bench.bench_pipeline(tiny_config, steps=3, warmup=1)
   assert pipeline['pipeline_images_per_s'] > 0
   assert pipeline['source'] == 'digits'
+
+
+def test_bare_attribute_source_gets_a_stand_in():
+  import stargan  # configs/stargan.py  # pylint: disable=g-import-not-at-top
+  config = stargan.get_config('celeba')
+  config.image_size, config.model.d_layers = 16, 4
+  assert config.data.source == 'attributes:'
+  bench.stand_in_source(config)
+  family = families.get('stargan')
+  family.validate(config)
+  batch = bench.synthetic_batch(family(config), 4)
+  assert batch['image'].shape == (5, 4, 16, 16, 3)  # d_steps minibatches
+  assert batch['attributes'].shape == (5, 4, len(config.data.attributes))
 
 
 def test_bench_cli_prints_one_json_line():

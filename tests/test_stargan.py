@@ -2,11 +2,13 @@
 CelebA split, the digits domains, a tiny run (the n_critic update, its
 evaluation) and the translate mode."""
 
+import importlib.util
 import os
 import random
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
@@ -15,6 +17,7 @@ from PIL import Image
 from gan_jax import families, losses, modes
 from gan_jax.core import errors
 from gan_jax.data import sources
+from gan_jax.eval import translation
 from gan_jax.families.stargan import domains, models
 
 KEY = jax.random.PRNGKey(0)
@@ -162,6 +165,9 @@ def test_tiny_digits_run_scores_every_target(tiny_run):
   # Inverted is always flipped: no input already has its target.
   assert scores['source_rate_Inverted'] == 0
   assert 0 < scores['l1'] < 2 and scores['psnr'] > 0
+  np.testing.assert_allclose(
+      np.mean([scores[f'l1_{name}'] for name in config.data.attributes]),
+      scores['l1'])
   assert 0 < scores['reconstruction_l1'] < 2
   grids = os.listdir(os.path.join(workdir, 'eval'))
   assert any(name.startswith('test_grid_step_0000004') for name in grids)
@@ -191,3 +197,78 @@ def test_translate_mode_sets_the_named_attributes(tiny_run, tmp_path):
   with pytest.raises(errors.ConfigError, match="unknown attribute 'Purple'; "
                      'valid: Red, Green, Blue, Inverted'):
     modes.run(config, workdir, 'translate', str(tmp_path / 'x'), str(inputs))
+
+
+def _score_stargan_script():
+  path = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'scripts',
+                      'score_stargan.py')
+  spec = importlib.util.spec_from_file_location('score_stargan', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_score_script_scores_files_as_evaluate_does(
+    tmp_path, synthetic_inception_weights):
+  # An identity "translator" written out in the reference's per-image
+  # layout: every translation is its input, so each attribute's target
+  # accuracy is exactly the classifier's rate on the inputs, and the
+  # reconstruction error is 0. FID per target domain (one Inception pass
+  # over the test set, subsets of its rows) equals FID against each
+  # domain's real images on their own.
+  import stargan  # configs/stargan.py  # pylint: disable=g-import-not-at-top
+  data = tmp_path / 'celeba'
+  os.makedirs(data)
+  rng = np.random.default_rng(0)
+  names = [f'{i:06d}.jpg' for i in range(1, 25)]
+  rows = []
+  for i, name in enumerate(names):
+    blond, male = i % 2, (i // 2) % 2
+    pixels = rng.integers(0, 60, (12, 10, 3), dtype=np.uint8)
+    pixels[..., 0] += 150 * blond
+    pixels[:6, ..., 2] += 150 * male
+    Image.fromarray(pixels).save(data / name)
+    rows.append(f'{name} {"-1 1" if blond else "1 -1"} '
+                f'{"1" if male else "-1"}')
+  (data / 'list_attr_celeba.txt').write_text(
+      '24\nBlack_Hair Blond_Hair Male\n' + '\n'.join(rows) + '\n')
+  config = stargan.get_config('celeba')
+  config.data.source = f'attributes:{data}'
+  config.data.attributes = ('Black_Hair', 'Blond_Hair', 'Male')
+  config.data.test_count = 8
+  config.image_size, config.model.d_layers = 8, 3
+  config.eval_metrics = ('target_accuracy', 'fid')
+  config.eval_inception_weights = synthetic_inception_weights
+  config.eval_batch_size = 2  # test_inception's batch: one shared compile
+  config.eval_classifier_steps = 30
+  script = _score_stargan_script()
+  files, labels = script.test_files(config)
+  test = domains.make_source(config.data.source, 'test', 8, 3,
+                             config.data.attributes, 8)
+  images = test.load(np.arange(8))
+  np.testing.assert_array_equal(labels, images['attributes'])
+  out = tmp_path / 'translations'
+  for sub in ('input', *config.data.attributes,
+              *(f'rec_{a}' for a in config.data.attributes)):
+    os.makedirs(out / sub)
+    for file, pixels in zip(files, images['image']):
+      Image.fromarray(pixels).save(out / sub / (file[:-4] + '.png'))
+  scores = script.score_folder(config, str(out), str(tmp_path / 'cache'))
+  assert scores['eval_num_images'] == 8
+  assert scores['reconstruction_l1'] == 0
+  for name in config.data.attributes:
+    assert scores[f'target_accuracy_{name}'] == scores[f'source_rate_{name}']
+  male = images['attributes'][:, 2]
+  assert 2 <= male.sum() <= 6  # both domains have two test faces or more
+  fid_config = ml_collections.ConfigDict(
+      {'eval_metrics': ('fid',), 'eval_batch_size': 2,
+       'eval_inception_weights': synthetic_inception_weights})
+  expected = sum(
+      (male != value).sum() * translation.TranslationEvaluator(
+          fid_config, images['image'][male == value],
+          str(tmp_path / 'alone')).fid(images['image'][male != value])
+      for value in (0, 1)) / len(male)
+  np.testing.assert_allclose(scores['fid_Male'], expected, rtol=1e-4)
+  os.remove(out / 'rec_Male' / (files[3][:-4] + '.png'))
+  with pytest.raises(errors.UserError, match=f'rec_Male/{files[3][:-4]}'):
+    script.score_folder(config, str(out), str(tmp_path / 'cache'))

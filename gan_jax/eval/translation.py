@@ -280,7 +280,11 @@ class TranslationEvaluator:
                        f'{", ".join(map(str, self.targets.shape[1:]))}), got '
                        f'{translated.dtype} of shape {translated.shape}')
     return metrics.frechet_distance_of_features(
-        self._outputs('inception', translated), self.target_features())
+        self.features(translated), self.target_features())
+
+  def features(self, images: np.ndarray) -> np.ndarray:
+    """Inception features of uint8 ``images`` (fid must be active)."""
+    return self._outputs('inception', np.asarray(images))
 
   def score(self, translated: np.ndarray) -> dict[str, float]:
     """The active metrics of ``translated`` (uint8, the targets' shape),

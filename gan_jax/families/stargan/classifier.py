@@ -77,7 +77,9 @@ def _train(images: np.ndarray, labels: np.ndarray, model: AttributeCNN,
   def step(carry, key_):
     params_, opt_state = carry
     pick_key, flip_key = jax.random.split(key_)
-    idx = jax.random.choice(pick_key, len(images), (_BATCH,), replace=False)
+    # With replacement only if the data has fewer images than a minibatch.
+    idx = jax.random.choice(pick_key, len(images), (_BATCH,),
+                            replace=len(images) < _BATCH)
     x = to_model_range(images[idx])
     flips = jax.random.bernoulli(flip_key, 0.5, (_BATCH,))
     x = jnp.where(flips[:, None, None, None], x[:, :, ::-1], x)

@@ -60,7 +60,7 @@ import numpy as np
 from gan_jax.core import errors, optim, visualize
 from gan_jax.core import state as state_lib
 from gan_jax.data import sources
-from gan_jax.eval import translation
+from gan_jax.eval import metrics, translation
 from gan_jax.families import base
 from gan_jax.families.dcgan.step import make_optimizers, to_model_range
 from gan_jax.families.pix2pix import family as pix2pix_family
@@ -125,27 +125,26 @@ class StarEvaluator:
         self.skipped[metric] = ('needs the known translation: only '
                                 "data.source 'digits_domains' has it")
     self._train_source = train_source
-    self._fid: dict[tuple[int, float], translation.TranslationEvaluator] = {}
+    # One Inception pass over every test image; each target domain's real
+    # set is a subset of its rows.
+    self._fid_all: translation.TranslationEvaluator | None = None
+    self._fid_rows: dict[tuple[int, float], np.ndarray] = {}
     if 'fid' in wanted:
       sub = ml_collections.ConfigDict(config.to_dict())
       sub.eval_metrics = ('fid',)
-      names = config.data.attributes
-      for j, name in enumerate(names):
-        for value in (0.0, 1.0):
-          if name in config.data.exclusive_attributes and not value:
-            continue  # a hair colour is only ever a target when set
-          real = test['image'][test['attributes'][:, j] == value]
-          if len(real) < 2:
-            continue
-          evaluator = translation.TranslationEvaluator(
-              sub, real, cache_dir, name=f'{test["name"]} {name}={value:g}')
-          if evaluator.skipped:
-            self.skipped.update(evaluator.skipped)
-            self._fid = {}
-            break
-          self._fid[(j, value)] = evaluator
-        if 'fid' in self.skipped:
-          break
+      evaluator = translation.TranslationEvaluator(sub, test['image'],
+                                                   cache_dir,
+                                                   name=test['name'])
+      self.skipped.update(evaluator.skipped)
+      if not evaluator.skipped:
+        self._fid_all = evaluator
+        for j, name in enumerate(config.data.attributes):
+          for value in (0.0, 1.0):
+            if name in config.data.exclusive_attributes and not value:
+              continue  # a hair colour is only ever a target when set
+            rows = test['attributes'][:, j] == value
+            if rows.sum() >= 2:
+              self._fid_rows[(j, value)] = rows
     self.active = tuple(m for m in wanted if m not in self.skipped) + (
         'reconstruction_l1',)
 
@@ -158,13 +157,61 @@ class StarEvaluator:
           ) -> float | None:
     """FID of the translations to attribute j against the real test images
     with the value each was asked for: per value, weighted by count."""
+    if self._fid_all is None:
+      return None
+    features = self._fid_all.features(translated)
+    real = self._fid_all.target_features()
     total, count = 0.0, 0
     for value in (0.0, 1.0):
-      chosen = translated[targets[:, j] == value]
-      if (j, value) in self._fid and len(chosen) >= 2:
-        total += len(chosen) * self._fid[(j, value)].fid(chosen)
-        count += len(chosen)
-    return total / count if count else None
+      asked = targets[:, j] == value
+      rows = self._fid_rows.get((j, value))
+      if rows is not None and asked.sum() >= 2:
+        total += asked.sum() * metrics.frechet_distance_of_features(
+            features[asked], real[rows])
+        count += int(asked.sum())
+    return float(total / count) if count else None
+
+
+def score(evaluator: StarEvaluator, images: np.ndarray, labels: np.ndarray,
+          translated: list[np.ndarray], reconstructed: list[np.ndarray]
+          ) -> dict:
+  """The scores of translations of ``images`` (uint8, with their 0/1
+  ``labels``): ``translated[j]`` to the ``create_labels`` target j of each
+  (``domains.target_labels``), ``reconstructed[j]`` that translated back to
+  ``labels``. Shared by ``StarGAN.evaluate`` and scripts/score_stargan.py
+  (the reference's outputs), so both are scored alike."""
+  config = evaluator.config
+  names = tuple(config.data.attributes)
+  targets = domains.target_labels(labels, names,
+                                  tuple(config.data.exclusive_attributes))
+  active = evaluator.active
+  results: dict[str, float] = {
+      'eval_num_images': len(images),
+      'reconstruction_l1': float(np.mean([translation.l1(back, images)
+                                          for back in reconstructed]))}
+  if 'target_accuracy' in active:
+    judge = evaluator.classifier
+    on_inputs = judge.predict(images)
+    hits = []
+    for j, name in enumerate(names):
+      asked = targets[j][:, j] > 0.5
+      hit = judge.predict(translated[j])[:, j] == asked
+      hits.append(hit)
+      results[f'target_accuracy_{name}'] = float(np.mean(hit))
+      results[f'source_rate_{name}'] = float(np.mean(on_inputs[:, j]
+                                                     == asked))
+      results[f'classifier_accuracy_{name}'] = judge.test_accuracy[name]
+    results['target_accuracy'] = float(np.mean(hits))
+  if 'fid' in active:
+    fids = []
+    for j, name in enumerate(names):
+      value = evaluator.fid(j, translated[j], targets[j])
+      if value is not None:
+        results[f'fid_{name}'] = value
+        fids.append(value)
+    if fids:
+      results['fid'] = float(np.mean(fids))
+  return results
 
 
 class StarGAN(base.Family):
@@ -321,44 +368,18 @@ class StarGAN(base.Family):
     images = self.test_data['image'][:num]
     labels = self.test_data['attributes'][:num]
     targets = self._targets(labels)
-    active = evaluator.active
-    results: dict[str, float] = {'eval_num_images': len(images)}
-    translated, rec_l1 = [], []
-    for target in targets:
-      out = self.translate(state, images, target)
-      translated.append(out)
-      rec_l1.append(translation.l1(self.translate(state, out, labels),
-                                   images))
-    results['reconstruction_l1'] = float(np.mean(rec_l1))
-    if 'target_accuracy' in active:
-      judge = evaluator.classifier
-      on_inputs = judge.predict(images)
-      hits = []
-      for j, name in enumerate(self.names):
-        asked = targets[j][:, j] > 0.5
-        hit = judge.predict(translated[j])[:, j] == asked
-        hits.append(hit)
-        results[f'target_accuracy_{name}'] = float(np.mean(hit))
-        results[f'source_rate_{name}'] = float(np.mean(on_inputs[:, j]
-                                                       == asked))
-        results[f'classifier_accuracy_{name}'] = judge.test_accuracy[name]
-      results['target_accuracy'] = float(np.mean(hits))
-    if 'fid' in active:
-      fids = []
-      for j, name in enumerate(self.names):
-        value = evaluator.fid(j, translated[j], targets[j])
-        if value is not None:
-          results[f'fid_{name}'] = value
-          fids.append(value)
-      if fids:
-        results['fid'] = float(np.mean(fids))
+    translated = [self.translate(state, images, target) for target in targets]
+    reconstructed = [self.translate(state, out, labels) for out in translated]
+    results = score(evaluator, images, labels, translated, reconstructed)
     if 'grey' in self.test_data:
       grey = self.test_data['grey'][:num]
       known = [domains.render(grey, target) for target in targets]
       for metric, fn in (('l1', translation.l1), ('psnr', translation.psnr)):
-        if metric in active:
-          results[metric] = float(np.mean([fn(out, answer) for out, answer
-                                           in zip(translated, known)]))
+        if metric in evaluator.active:
+          each = [fn(out, answer) for out, answer in zip(translated, known)]
+          results[metric] = float(np.mean(each))
+          results.update({f'{metric}_{name}': float(value)
+                          for name, value in zip(self.names, each)})
     if jax.process_index() == 0:
       count = min(_TEST_GRID_IMAGES, len(images))
       pix2pix_family.save_test_grid(
