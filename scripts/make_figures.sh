@@ -41,17 +41,7 @@ timed conditional "${main[@]}" --config=configs/dcgan.py:conditional \
 cp "$runs"/conditional/samples/step_*_epoch_100.png \
   docs/conditional_digits_epoch100.png
 
-# README, docs/pix2pix.md: edge maps -> digits, the test grid at the end.
-timed pix2pix "${main[@]}" --config=configs/pix2pix.py --workdir="$runs/pix2pix"
-python -c "
-import glob
-from PIL import Image
-path = sorted(glob.glob('$runs/pix2pix/eval/test_grid_step_*.png'))[-1]
-grid = Image.open(path)
-grid.resize((grid.width * 2, grid.height * 2), Image.Resampling.NEAREST).save(
-    'docs/pix2pix_digits_test_grid.png')"
-
-# docs/cyclegan.md, docs/stargan.md: the test grid at the end, 2x nearest.
+# The last test grid of a translation run, 2x nearest.
 test_grid() {  # test_grid WORKDIR OUTPUT
   python -c "
 import glob, sys
@@ -60,6 +50,12 @@ grid = Image.open(sorted(glob.glob(sys.argv[1] + '/eval/test_grid_step_*.png'))[
 grid.resize((grid.width * 2, grid.height * 2), Image.Resampling.NEAREST).save(
     sys.argv[2])" "$1" "$2"
 }
+
+# README, docs/pix2pix.md: edge maps -> digits, the test grid at the end.
+timed pix2pix "${main[@]}" --config=configs/pix2pix.py --workdir="$runs/pix2pix"
+test_grid "$runs/pix2pix" docs/pix2pix_digits_test_grid.png
+
+# docs/cyclegan.md, docs/stargan.md: the test grid at the end.
 timed cyclegan "${main[@]}" --config=configs/cyclegan.py --workdir="$runs/cyclegan"
 test_grid "$runs/cyclegan" docs/cyclegan_digits_test_grid.png
 timed stargan "${main[@]}" --config=configs/stargan.py --workdir="$runs/stargan"

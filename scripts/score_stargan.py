@@ -13,13 +13,13 @@ gan_jax run): the attribute classifier's target accuracy per attribute and
 its rate on the inputs, FID per target domain against the real test images
 (decoded by gan_jax), reconstruction L1 against the inputs; of the first
 ``eval_num_images`` test images if that is set, as ``evaluate`` takes them.
-Labels come from the attribute file. ``--cache_dir`` is where the classifier and FID
-statistics are cached: a gan_jax run's ``WORKDIR/eval`` scores with that
-run's classifier.
+Labels come from the attribute file. ``--cache_dir`` is where the classifier
+and FID statistics are cached: a gan_jax run's ``WORKDIR/eval`` scores with
+that run's classifier.
 
     python scripts/score_stargan.py --config=configs/stargan.py:celeba \\
         --config.data.source=attributes:/path/to/celeba \\
-        --config.eval_metrics=target_accuracy,fid \\
+        "--config.eval_metrics=('target_accuracy','fid')" \\
         --config.eval_inception_weights=/path/to/inception_fid.npz \\
         --translations /tmp/ref_outputs --cache_dir /tmp/run/eval \\
         --output ref_scores.json

@@ -165,10 +165,11 @@ class StarEvaluator:
     for value in (0.0, 1.0):
       asked = targets[:, j] == value
       rows = self._fid_rows.get((j, value))
-      if rows is not None and asked.sum() >= 2:
-        total += asked.sum() * metrics.frechet_distance_of_features(
-            features[asked], real[rows])
-        count += int(asked.sum())
+      n = int(asked.sum())
+      if rows is not None and n >= 2:
+        total += n * metrics.frechet_distance_of_features(features[asked],
+                                                          real[rows])
+        count += n
     return float(total / count) if count else None
 
 
