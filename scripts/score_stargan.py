@@ -40,7 +40,7 @@ from PIL import Image
 
 from gan_jax import families
 from gan_jax.core import errors
-from gan_jax.data import sources
+from gan_jax.families.stargan import domains
 from gan_jax.families.stargan import family as stargan_family
 
 FLAGS = flags.FLAGS
@@ -62,16 +62,16 @@ def _define_flags() -> None:
 
 
 def test_files(config) -> tuple[list[str], np.ndarray]:
-  """The test split's file names (sorted, as the source orders them) and
-  their 0/1 attributes, from the attribute file."""
-  root = config.data.source[len('attributes:'):]
-  table = sources.read_attribute_file(os.path.join(root,
-                                                   sources.ATTRIBUTE_FILE))
-  rows = sources.split_rows(len(table.files), config.data.test_count, 'test')
-  rows = sorted(rows, key=lambda r: table.files[r])
-  columns = [table.names.index(a) for a in config.data.attributes]
-  labels = table.values[np.array(rows)][:, columns].astype(np.float32)
-  return [table.files[r] for r in rows], labels
+  """The test split's file names and 0/1 attributes, in the order (and with
+  the skips) of the source that the in-loop evaluation reads."""
+  source = domains.make_source(
+      config.data.source, 'test', config.image_size, config.channels,
+      tuple(config.data.attributes), config.data.test_count,
+      num_threads=max(config.data.num_workers, 1))
+  num = min(config.eval_num_images or source.num_examples,
+            source.num_examples)  # the first ones, as evaluate takes
+  labels = source.load(np.arange(num))['attributes']
+  return list(source.file_names[:num]), labels
 
 
 def read_images(folder: str, files: list[str], size: int,
@@ -101,8 +101,6 @@ def score_folder(config, translations: str, cache_dir: str) -> dict:
   family.validate(config)
   family.validate_evaluation(config)
   files, labels = test_files(config)
-  num = config.eval_num_images or None  # the first ones, as evaluate takes
-  files, labels = files[:num], labels[:num]
   size, channels = config.image_size, config.channels
 
   def read(sub):

@@ -73,6 +73,7 @@ class Source:
   class_names: tuple[str, ...] = ()  # 'label' indexes these
   attribute_names: tuple[str, ...] = ()  # the columns of 'attributes'
   parts: tuple['Source', ...] = ()  # drawn independently (see above)
+  file_names: tuple[str, ...] = ()  # example i's file, where one exists
 
   @property
   def image_shape(self) -> tuple[int, ...]:
@@ -632,4 +633,4 @@ def attributes_source(root: str, image_size: int, channels: int,
 
   name = f'attributes:{root}' + ('' if split == 'all' else f'[{split}]')
   return Source(name, len(paths), features, load,
-                attribute_names=tuple(attributes))
+                attribute_names=tuple(attributes), file_names=tuple(files))
