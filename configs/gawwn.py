@@ -1,0 +1,85 @@
+"""GAWWN (Reed et al. 2016, "Learning What and Where to Draw") configs:
+``--config=configs/gawwn.py:PRESET``.
+
+Defaults follow the authors' Lua release (reedscot/nips2016,
+``main_cub_bbox.lua`` and ``scripts/train_cub_bbox.sh``);
+gan_jax/families/gawwn/ says where and why anything differs.
+``--show_config`` lists every field with its meaning.
+"""
+
+import ml_collections
+
+from gan_jax.core import optim
+
+# Name -> one line (``--help``); the first is the default.
+PRESETS = {
+    'digits': 'captioned digits in boxes on a 64x64 canvas (what: digit, '
+              'colour, size; where: the box), checkable by machine',
+}
+
+
+def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.family = 'gawwn'  # a folder of gan_jax/families
+  config.seed = 0  # initialisation, noise, wrong-caption orders
+
+  config.image_size = 64  # 32 x 2^k; the release: 128
+  config.channels = 3
+  config.batch_size = 16  # global, over all devices (train_cub_bbox.sh: 16)
+  config.num_epochs = 10  # passes over data.canvases_per_digit x digits
+  config.num_train_steps = -1  # -1: from num_epochs
+  # The caption encoder learns (DS-SJE) in the first text_steps steps, then
+  # is fixed; the GAN trains on its embeddings from the first step.
+  config.text_steps = 1500
+  config.text_lr = 1e-3  # the caption encoder's Adam rate (beta1 0.9)
+  config.cls_weight = 0.5  # GAN-CLS: weight of (real, wrong caption) in D
+  config.interpolation_weight = 0.0  # GAN-INT's G term; the release: none
+  # Data parallelism over every device: 'shard_map' or 'pmap'.
+  config.parallel = 'shard_map'
+  # --mode=generate: the caption and the box x,y,w,h (fractions).
+  config.caption = ''
+  config.box = '0.25,0.125,0.5,0.75'
+
+  config.model = ml_collections.ConfigDict()
+  config.model.ngf = 32  # G's width unit (the release: 128; 32 fits 2 CPU cores)
+  config.model.ndf = 32  # D's width unit (the release: 128)
+  config.model.z_dim = 100  # nz
+  config.model.text_dim = 128  # caption embedding (the release's: 1,024)
+  config.model.text_width = 128  # D's text projection, nt
+  # Grids and evaluation normalise G's batch norm with the batch's own
+  # statistics (True) or the running averages (False).
+  config.model.sample_with_batch_stats = True
+  # Convolutions as matrix products ('matmul', fast on CPU), XLA's own
+  # ('lax'), or 'auto': matmul on CPU, lax elsewhere.
+  config.model.conv_impl = 'auto'
+
+  # Adam 2e-4, beta1 0.5 for G and D (the release's optim.adam).
+  config.optimizer = optim.optimizer_config(lr=2e-4, b1=0.5)
+
+  config.data = ml_collections.ConfigDict()
+  config.data.source = 'whatwhere_digits'  # gan_jax/families/gawwn/whatwhere.py
+  config.data.seed = 0  # which canvases, boxes, colours and captions
+  config.data.canvases_per_digit = 8  # training canvases per digit image
+  config.data.num_workers = 2  # threads building batches
+  config.data.prefetch = 4  # steps built ahead
+
+  config.log_every_steps = 100  # console and TensorBoard
+  config.checkpoint_every_steps = 2000  # and at the end, and on SIGTERM
+  config.checkpoint_max_to_keep = 3  # older checkpoints are deleted
+  # Epochs after which samples/ gets a grid (and always the last step).
+  config.sample_epochs = (1, 5)
+  # Test examples in each grid, as rows: the real canvas, then 7 samples.
+  config.num_sample_images = 8
+
+  # 'what' (digit and colour accuracy) and 'where' (box IoU) are computed
+  # together on eval_num_images test examples (gan_jax/families/gawwn/
+  # family.py), with their controls and the real canvases' ceilings.
+  config.eval_metrics = ('what', 'where')
+  config.eval_every_steps = 0  # > 0: also during training
+  config.eval_num_images = 1024  # test examples generated and scored
+  config.eval_batch_size = 64  # images per G call
+
+  if preset not in (None, '', 'digits'):
+    raise ValueError(f'unknown preset {preset!r} for configs/gawwn.py; '
+                     f'choose one of {tuple(PRESETS)}')
+  return config
