@@ -34,6 +34,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.text_lr = 1e-3  # the caption encoder's Adam rate (beta1 0.9)
   config.cls_weight = 0.5  # GAN-CLS: weight of (real, wrong caption) in D
   config.interpolation_weight = 0.0  # GAN-INT's G term; the release: none
+  # D judges the three kinds of pair in three batches (True, the release)
+  # or in one (False): see gan_jax/families/gawwn/step.py for why one.
+  config.d_separate_passes = False
   # Data parallelism over every device: 'shard_map' or 'pmap'.
   config.parallel = 'shard_map'
   # --mode=generate: the caption and the box x,y,w,h (fractions).

@@ -27,6 +27,10 @@ Knowingly different:
     "left"; the release flips birds and their boxes;
   * the learning rate is constant (``optimizer.schedule``); the release
     halves it every 100 of its 600 epochs;
+  * D judges (real, right caption), (real, wrong) and (fake, right) in one
+    batch, where the release makes three passes; with batch norm before its
+    last layer those starve D (``step``; ``d_separate_passes`` restores
+    them);
   * G's step reads D's logits from a fresh pass through the updated D, as
     PyTorch's DCGAN does; the release back-propagates through the updated
     D's weights but the activations of its pass before the update.
@@ -107,6 +111,7 @@ class GAWWN(base.Family):
                    'must be in [0, 1]', config.cls_weight)
     errors.require(config.interpolation_weight >= 0, 'interpolation_weight',
                    'must be non-negative', config.interpolation_weight)
+    errors.boolean(config, 'd_separate_passes')
     errors.require(config.text_lr > 0, 'text_lr', 'must be positive',
                    config.text_lr)
     optim.validate(config)
@@ -150,7 +155,7 @@ class GAWWN(base.Family):
         z_dim=model.z_dim,
         cls_weight=config.cls_weight,
         interpolation_weight=config.interpolation_weight,
-        axis_name=axis_name)
+        separate_passes=config.d_separate_passes, axis_name=axis_name)
     sampler = self.generator.clone(axis_name=None)
     self._generate = jax.jit(functools.partial(
         _generate, sampler, model.sample_with_batch_stats))

@@ -22,8 +22,16 @@ minibatch of (image x, caption, box b):
                                           by default: the release has none)
 
 cls_weight = 0.5 is the release's: real/right 1, real/wrong and fake/right
-1/2 each. Each D term is its own forward pass (batch norm sees each batch
-alone, as the release's three passes do).
+1/2 each.
+
+D's batch: by default the three kinds of pair go through D in one pass
+(3n images), in D's step and in G's (G's loss reads the fake third). The
+release makes three passes, one per kind (``separate_passes``). Its D ends
+in Linear -> BatchNorm1d -> LeakyReLU -> Linear, and a batch norm that sees
+one kind alone subtracts that batch's mean from every feature: the batch's
+mean logit then barely depends on what the batch holds, so D can separate
+real from fake (or right text from wrong) only by the spread within a
+batch (docs/gawwn.md has the run that showed it).
 
 Why not a text-only phase first, then the GAN: both in one compiled step
 need a ``lax.cond`` on the step, and XLA:CPU ran the GAN branch 15x slower
@@ -67,7 +75,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
                     d_tx: optax.GradientTransformation,
                     text_tx: optax.GradientTransformation, *,
                     z_dim: int, cls_weight: float,
-                    interpolation_weight: float,
+                    interpolation_weight: float, separate_passes: bool,
                     axis_name: str | None = None) -> Callable:
   """train_step(state, batch): see the module doc. ``batch`` holds one
   minibatch: 'image' (1, n, S, S, 3) uint8, 'caption', 'box', 'content'."""
@@ -116,17 +124,29 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
 
     def judge(params, stats, images, text):
       logits, new = discriminator.apply(
-          {'params': params, 'batch_stats': stats}, images, boxes, text,
-          train=True, mutable=['batch_stats'])
+          {'params': params, 'batch_stats': stats}, images,
+          jnp.tile(boxes, (len(images) // n, 1)), text, train=True,
+          mutable=['batch_stats'])
       return logits, new['batch_stats']
+
+    def judge_pairs(params, stats, fake_images, fake_text):
+      """D's logits on (x, t), (x, t_wrong), (fake, fake_text)."""
+      if separate_passes:
+        real_right, stats = judge(params, stats, x, t)
+        real_wrong, stats = judge(params, stats, x, t_wrong)
+        fake_right, stats = judge(params, stats, fake_images, fake_text)
+        return (real_right, real_wrong, fake_right), stats
+      logits, stats = judge(params, stats,
+                            jnp.concatenate([x, x, fake_images]),
+                            jnp.concatenate([t, t_wrong, fake_text]))
+      return (logits[:n], logits[n:2 * n], logits[2 * n:]), stats
 
     fake, _ = generate(g.params, g.batch_stats, t)
     fake = jax.lax.stop_gradient(fake)
 
     def d_loss_fn(params):
-      real_right, stats = judge(params, d.batch_stats, x, t)
-      real_wrong, stats = judge(params, stats, x, t_wrong)
-      fake_right, stats = judge(params, stats, fake, t)
+      (real_right, real_wrong, fake_right), stats = judge_pairs(
+          params, d.batch_stats, fake, t)
       loss = matching_aware_d_loss(real_right, real_wrong, fake_right,
                                    cls_weight)
       return loss, (stats, {
@@ -140,13 +160,14 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
 
     def g_loss_fn(params):
       fake_, stats = generate(params, g.batch_stats, t)
-      logits, _ = judge(d.params, d.batch_stats, fake_, t)
+      (_, _, logits), _ = judge_pairs(d.params, d.batch_stats, fake_, t)
       loss = bce(logits, 1.0)
       total = loss
       if interpolation_weight:
         t_int = (t + t_wrong) / 2
         fake_int, stats = generate(params, stats, t_int)
-        logits_int, _ = judge(d.params, d.batch_stats, fake_int, t_int)
+        (_, _, logits_int), _ = judge_pairs(d.params, d.batch_stats,
+                                            fake_int, t_int)
         total += interpolation_weight * bce(logits_int, 1.0)
       return total, (stats, {'g_loss': loss})
 
