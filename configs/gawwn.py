@@ -24,7 +24,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.seed = 0  # initialisation, noise, wrong-caption orders
 
   config.image_size = 64  # 32 x 2^k; the release: 128
-  config.channels = 3
+  config.channels = 3  # RGB canvases
   config.batch_size = 16  # global, over all devices (train_cub_bbox.sh: 16)
   config.num_epochs = 10  # passes over data.canvases_per_digit x digits
   config.num_train_steps = -1  # -1: from num_epochs
@@ -39,8 +39,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.d_separate_passes = False
   # Data parallelism over every device: 'shard_map' or 'pmap'.
   config.parallel = 'shard_map'
-  # --mode=generate: the caption and the box x,y,w,h (fractions).
+  # --mode=generate: what to draw (a caption in the task's alphabet) ...
   config.caption = ''
+  # ... and where: the box x,y,w,h as fractions of the canvas.
   config.box = '0.25,0.125,0.5,0.75'
 
   config.model = ml_collections.ConfigDict()
