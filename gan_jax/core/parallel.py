@@ -50,6 +50,15 @@ def mean_over_devices(tree, axis_name: str | None):
   return jax.lax.pmean(tree, axis_name)
 
 
+def device_key(key: jax.Array, axis_name: str | None) -> jax.Array:
+  """``key`` made distinct per device along ``axis_name`` (the identity
+  without one), so per-device draws (flips, targets, dropout, ...) differ
+  between devices as they would between the images of one large batch."""
+  if axis_name is None:
+    return key
+  return jax.random.fold_in(key, jax.lax.axis_index(axis_name))
+
+
 def make_mesh(devices=None) -> Mesh:
   return Mesh(np.asarray(devices if devices is not None else jax.devices()),
               (AXIS,))

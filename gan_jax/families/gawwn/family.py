@@ -169,10 +169,10 @@ class GAWWN(base.Family):
   def batches_per_step(self) -> int:
     return 1
 
-  def _source(self, split: str, phrasings: str = 'split') -> sources.Source:
+  def _source(self, split: str) -> sources.Source:
     config = self.config
     return whatwhere.make_source(split, config.image_size, config.data.seed,
-                                 config.data.canvases_per_digit, phrasings)
+                                 config.data.canvases_per_digit)
 
   def make_source(self) -> sources.Source:
     return self._source('train')

@@ -83,11 +83,6 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
   def mean_over_devices(tree):
     return parallel.mean_over_devices(tree, axis_name)
 
-  def device_key(key):
-    if axis_name is None:
-      return key
-    return jax.random.fold_in(key, jax.lax.axis_index(axis_name))
-
   def embed(text_params, captions):
     return text_encoder.apply({'params': text_params['text']}, captions)
 
@@ -182,7 +177,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
     rng, key = jax.random.split(state.rng)
     players, metrics = text_update(state, batch)
     players, gan_metrics = gan_update(state.replace(players=players), batch,
-                                      device_key(key))
+                                      parallel.device_key(key, axis_name))
     new_state = state.replace(step=state.step + 1, rng=rng, players=players)
     return new_state, mean_over_devices({**metrics, **gan_metrics})
 

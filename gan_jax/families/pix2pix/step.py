@@ -92,9 +92,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
 
   def train_step(state: state_lib.TrainState, batch):
     rng, augment_key, dropout_key = jax.random.split(state.rng, 3)
-    if axis_name is not None:
-      dropout_key = jax.random.fold_in(dropout_key,
-                                       jax.lax.axis_index(axis_name))
+    dropout_key = parallel.device_key(dropout_key, axis_name)
     real_a, real_b = random_crop_flip((batch['input'][0], batch['image'][0]),
                                       augment_key, crop_size, flip, axis_name)
     real_a, real_b = to_model_range(real_a), to_model_range(real_b)

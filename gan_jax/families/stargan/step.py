@@ -69,13 +69,6 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
   def mean_over_devices(tree):
     return parallel.mean_over_devices(tree, axis_name)
 
-  def device_key(key):
-    # Flips, targets and interpolation weights differ between devices, as
-    # they would between the images of one large batch.
-    if axis_name is None:
-      return key
-    return jax.random.fold_in(key, jax.lax.axis_index(axis_name))
-
   def translate(params, x, labels):
     return generator.apply({'params': params}, x, labels)
 
@@ -119,7 +112,8 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
   def train_step(state: state_lib.TrainState, batch):
     d_steps = batch['image'].shape[0]
     rng, *keys = jax.random.split(state.rng, 2 * d_steps + 1)
-    keys = [device_key(k) for k in keys]
+    # Flips, targets and penalty weights differ between devices.
+    keys = [parallel.device_key(k, axis_name) for k in keys]
     g, d = state.players['g'], state.players['d']
     # A Python loop, not lax.scan (see dcgan.step): d_steps is small.
     for i in range(d_steps):
