@@ -15,6 +15,8 @@ from gan_jax.core import optim
 PRESETS = {
     'digits': 'captioned digits in boxes on a 64x64 canvas (what: digit, '
               'colour, size; where: the box), checkable by machine',
+    'faces': 'CelebA faces in boxes, captioned from their attributes '
+             '(--config.data.source=whatwhere_faces:/path/to/celeba)',
 }
 
 
@@ -26,14 +28,19 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.image_size = 64  # 32 x 2^k; the release: 128
   config.channels = 3  # RGB canvases
   config.batch_size = 16  # global, over all devices (train_cub_bbox.sh: 16)
-  config.num_epochs = 10  # passes over data.canvases_per_digit x digits
+  config.num_epochs = 10  # passes over data.canvases_per_image x images
   config.num_train_steps = -1  # -1: from num_epochs
-  # The caption encoder learns (DS-SJE) in the first text_steps steps, then
-  # is fixed; the GAN trains on its embeddings from the first step.
-  config.text_steps = 1500
+  # Before the game, the caption encoder learns (DS-SJE); the game reads
+  # it, fixed (docs/gawwn.md: shorter left the digit out of it).
+  config.text_steps = 4000  # DS-SJE minibatches before the game
+  config.text_batch_size = 64  # canvases and captions per minibatch
   config.text_lr = 1e-3  # the caption encoder's Adam rate (beta1 0.9)
   config.cls_weight = 0.5  # GAN-CLS: weight of (real, wrong caption) in D
   config.interpolation_weight = 0.0  # GAN-INT's G term; the release: none
+  # Of D's wrong captions, the fraction that is the example's own sentence
+  # with one attribute changed; the rest permute the batch's (the release:
+  # 0; see gan_jax/families/gawwn/step.py).
+  config.contrast_fraction = 0.5
   # D judges the three kinds of pair in three batches (True, the release)
   # or in one (False): see gan_jax/families/gawwn/step.py for why one.
   config.d_separate_passes = False
@@ -61,9 +68,12 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.optimizer = optim.optimizer_config(lr=2e-4, b1=0.5)
 
   config.data = ml_collections.ConfigDict()
-  config.data.source = 'whatwhere_digits'  # gan_jax/families/gawwn/whatwhere.py
+  # 'whatwhere_digits' (gan_jax/families/gawwn/whatwhere.py) or
+  # 'whatwhere_faces:PATH', CelebA's layout under PATH (faces.py).
+  config.data.source = 'whatwhere_digits'
   config.data.seed = 0  # which canvases, boxes, colours and captions
-  config.data.canvases_per_digit = 8  # training canvases per digit image
+  config.data.canvases_per_image = 8  # canvases per digit or face image
+  config.data.test_count = 1999  # faces: StarGAN's CelebA test split
   config.data.num_workers = 2  # threads building batches
   config.data.prefetch = 4  # steps built ahead
 
@@ -82,8 +92,14 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.eval_every_steps = 0  # > 0: also during training
   config.eval_num_images = 1024  # test examples generated and scored
   config.eval_batch_size = 64  # images per G call
+  # Faces: minibatches of 64 that train the attribute classifier (cached).
+  config.eval_classifier_steps = 1500
 
-  if preset not in (None, '', 'digits'):
+  if preset == 'faces':
+    config.data.source = 'whatwhere_faces:'  # required: ...:/path/to/celeba
+    config.data.canvases_per_image = 2  # 6,001 training faces
+    config.num_epochs = 10
+  elif preset not in (None, '', 'digits'):
     raise ValueError(f'unknown preset {preset!r} for configs/gawwn.py; '
                      f'choose one of {tuple(PRESETS)}')
   return config

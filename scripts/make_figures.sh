@@ -41,25 +41,32 @@ timed conditional "${main[@]}" --config=configs/dcgan.py:conditional \
 cp "$runs"/conditional/samples/step_*_epoch_100.png \
   docs/conditional_digits_epoch100.png
 
-# The last test grid of a translation run, 2x nearest.
-test_grid() {  # test_grid WORKDIR OUTPUT
+# The last grid WORKDIR/eval/NAME_step_*.png of a run, 2x nearest.
+last_grid() {  # last_grid WORKDIR NAME OUTPUT
   python -c "
 import glob, sys
 from PIL import Image
-grid = Image.open(sorted(glob.glob(sys.argv[1] + '/eval/test_grid_step_*.png'))[-1])
+grid = Image.open(sorted(glob.glob(f'{sys.argv[1]}/eval/{sys.argv[2]}_step_*.png'))[-1])
 grid.resize((grid.width * 2, grid.height * 2), Image.Resampling.NEAREST).save(
-    sys.argv[2])" "$1" "$2"
+    sys.argv[3])" "$1" "$2" "$3"
 }
 
 # README, docs/pix2pix.md: edge maps -> digits, the test grid at the end.
 timed pix2pix "${main[@]}" --config=configs/pix2pix.py --workdir="$runs/pix2pix"
-test_grid "$runs/pix2pix" docs/pix2pix_digits_test_grid.png
+last_grid "$runs/pix2pix" test_grid docs/pix2pix_digits_test_grid.png
 
 # docs/cyclegan.md, docs/stargan.md: the test grid at the end.
 timed cyclegan "${main[@]}" --config=configs/cyclegan.py --workdir="$runs/cyclegan"
-test_grid "$runs/cyclegan" docs/cyclegan_digits_test_grid.png
+last_grid "$runs/cyclegan" test_grid docs/cyclegan_digits_test_grid.png
 timed stargan "${main[@]}" --config=configs/stargan.py --workdir="$runs/stargan"
-test_grid "$runs/stargan" docs/stargan_digits_test_grid.png
+last_grid "$runs/stargan" test_grid docs/stargan_digits_test_grid.png
+
+# docs/gawwn.md: the caption and box grids of the last evaluation, 2x nearest.
+timed gawwn "${main[@]}" --config=configs/gawwn.py --workdir="$runs/gawwn" \
+  --config.num_train_steps=6000 --config.eval_every_steps=1000
+for name in captions boxes; do
+  last_grid "$runs/gawwn" "$name" "docs/gawwn_digits_$name.png"
+done
 
 # README, docs/toy_1d.md: Figure 1 of Goodfellow et al. from the 1-D toy.
 timed toy_1d "${main[@]}" --config=configs/toy_1d.py --workdir="$runs/toy_1d"

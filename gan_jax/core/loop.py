@@ -18,6 +18,7 @@ import time
 from typing import Any, Callable, Iterator
 
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
 
 from gan_jax import families
@@ -55,6 +56,7 @@ class Training:
   """The compiled pieces of a run."""
   family: Any  # built without a device axis: for sampling and evaluation
   init: Callable  # key -> state, replicated over the devices
+  replicate: Callable  # a host state -> replicated over the devices
   train_step: Callable  # (state, global batch) -> (state, metrics); donates
   put_batch: Callable  # this process's share of a batch -> the global batch
   num_devices: int
@@ -75,6 +77,9 @@ def build_training(config, total_steps: int, devices=None) -> Training:
   return Training(
       family=family_cls(config, total_steps),
       init=jax.jit(family.init, out_shardings=data_parallel.replicated),
+      replicate=lambda tree: jax.tree.map(
+          lambda x: jax.make_array_from_process_local_data(
+              data_parallel.replicated, np.asarray(x)), tree),
       train_step=data_parallel.compile_step(train_step),
       put_batch=data_parallel.put_batch,
       num_devices=data_parallel.num_devices)
@@ -181,6 +186,13 @@ def train(config, workdir: str) -> dict[str, Any]:
   state = training.init(jax.random.PRNGKey(config.seed))
   manager = checkpoints.make_manager(workdir, config.checkpoint_max_to_keep)
   state, restored_step = checkpoints.restore_latest(manager, state)
+  if restored_step is None:
+    local = local_copy(state)
+    pretrained = family.pretrain(local, source)
+    if pretrained is not local:
+      if jax.process_count() > 1:  # floating-point sums may differ by host
+        pretrained = multihost_utils.broadcast_one_to_all(pretrained)
+      state = training.replicate(pretrained)
   start_step = int(jax.device_get(state.step))
   if restored_step is not None:
     logging.info('Resuming from checkpoint at step %d (epoch %.2f) of %d',

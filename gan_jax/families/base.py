@@ -81,6 +81,17 @@ class Family(abc.ABC):
   def init(self, key: jax.Array) -> state_lib.TrainState:
     """The initial state of every player; pure, so it can be jitted."""
 
+  def pretrain(self, state: state_lib.TrainState, source: sources.Source
+               ) -> state_lib.TrainState:
+    """Work a fresh run does once before the game, on a host copy of the
+    initial state (e.g. GAWWN's caption encoder, learnt first and then fixed
+    as the paper's); a resumed run has it in its checkpoint. Default: none.
+    A pure function of (state, source, config), so a fresh run is
+    reproducible; every process runs it and training starts from process
+    0's result."""
+    del source
+    return state
+
   def train_step(self, state: state_lib.TrainState, batch: dict[str, Any]
                  ) -> tuple[state_lib.TrainState, dict[str, jax.Array]]:
     """One update of the game on one device's share of the batch (a method,

@@ -3,7 +3,8 @@
 Reed, Akata, Mohan, Tenka, Schiele and Lee 2016, "Learning What and Where to
 Draw" (NIPS), bounding-box conditioning, as the authors' Lua release trains
 it (reedscot/nips2016, ``main_cub_bbox.lua`` with ``train_cub_bbox.sh``),
-on data where "what" and "where" can be checked (``whatwhere``). Players
+on data where "what" and "where" can be checked: captioned digits
+(``whatwhere``) or CelebA faces (``faces``), each a ``Task``. Players
 'text' (the caption encoder, ``text``), 'g' and 'd' (``models``); the update
 is ``step.make_train_step``; this file wires them to the config, the grids,
 the evaluation and the ``generate`` mode.
@@ -13,13 +14,14 @@ global branches with the spatial transformer on a 16 x 16 grid (``models``),
 batch norm, N(0, 0.02) init, GAN-CLS with cls_weight 0.5 and wrong captions
 by permuting the batch, non-saturating G loss, one D then one G step per
 minibatch, Adam 2e-4 with beta1 0.5, noise N(0, 1) of 100 dimensions, batch
-16 (``train_cub_bbox.sh``), a fixed caption encoder trained before the GAN.
+16 (``train_cub_bbox.sh``), a fixed caption encoder trained before the GAN
+(``pretrain``).
 
 Knowingly different:
   * the caption encoder is a small char-CNN-GRU trained here by DS-SJE on
     the task's own captions (the release loads CUB's precomputed 1,024-d
-    char-CNN-RNN embeddings), in the run's first ``text_steps`` steps,
-    while the GAN already trains on its embeddings (``step``);
+    char-CNN-RNN embeddings): ``text_steps`` DS-SJE updates of
+    ``text_batch_size`` captions before the game's first step;
   * 64 px and ngf = ndf = 32 on the digits (the release: 128 px, 128);
     the transposed convolutions after the 16 x 16 join halve the width as
     the release's do, one fewer of them;
@@ -31,6 +33,9 @@ Knowingly different:
     batch, where the release makes three passes; with batch norm before its
     last layer those starve D (``step``; ``d_separate_passes`` restores
     them);
+  * half of D's wrong captions are contrast captions, the example's own
+    sentence with one attribute changed (``contrast_fraction``; ``step``
+    says why); the release's are all the batch's captions permuted;
   * G's step reads D's logits from a fresh pass through the updated D, as
     PyTorch's DCGAN does; the release back-propagates through the updated
     D's weights but the activations of its pass before the update.
@@ -44,13 +49,23 @@ chance if G reads the caption), ``where_iou_moved_old`` / ``_new`` (each
 image generated in another example's box: IoU with the old and the new
 box); ``*_real`` the same checks on the real canvases (the ceilings); and
 ``text_retrieval`` (the encoder: how often a test caption's best image of
-its 64 is one with the same content).
+its 64 is one with the same content) and ``text_probe_digit`` / ``_colour``
+/ ``_size`` / ``_place`` (``text.attribute_probes``: what the embedding
+carries, read by a linear probe fitted on 2,000 training captions);
+``d_prefers_right_caption`` (does D read the caption's words: how often it
+scores a real canvas higher with its own caption than with its contrast
+caption, 0.5 if it does not). On
+the faces, ``FaceEvaluator``: the attribute classifier's agreement with the
+caption in place of digit and colour (``faces.score``), and the level the
+shuffled control should fall to.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -63,11 +78,14 @@ from gan_jax.data import sources
 from gan_jax.eval import digits_classifier
 from gan_jax.families import base
 from gan_jax.families.dcgan.step import to_model_range
-from gan_jax.families.gawwn import models, scoring, step, text, whatwhere
+from gan_jax.families.gawwn import faces, models, scoring, step, text
+from gan_jax.families.gawwn import whatwhere
+from gan_jax.families.stargan import classifier as attribute_classifier
 from gan_jax.nn import layers
 
 METRICS = ('what', 'where')
 _RETRIEVAL_SET = 64
+_PROBE_SET = 2000  # training captions the attribute probes are fitted on
 
 
 def parse_box(spec) -> np.ndarray:
@@ -88,7 +106,7 @@ def parse_box(spec) -> np.ndarray:
 class GAWWN(base.Family):
   """What (a caption) and where (a box) to draw."""
   name = 'gawwn'
-  progress = (('text_loss', 'DS-SJE', '%.3f'), ('d_loss', 'D', '%.3f'),
+  progress = (('d_loss', 'D', '%.3f'),
               ('g_loss', 'G', '%.3f'), ('d_real', 'D(x,t)', '%.2f'),
               ('d_wrong', 'D(x,t~)', '%.2f'), ('d_fake', 'D(G,t)', '%.2f'))
 
@@ -96,12 +114,19 @@ class GAWWN(base.Family):
   def validate(cls, config) -> None:
     errors.positive_ints(config, 'model.ngf', 'model.ndf', 'model.z_dim',
                          'model.text_dim', 'model.text_width',
-                         'data.canvases_per_digit', 'num_sample_images')
+                         'data.canvases_per_image', 'num_sample_images',
+                         'text_batch_size')
     errors.require(isinstance(config.text_steps, int)
                    and config.text_steps >= 0, 'text_steps',
                    'must be a non-negative integer', config.text_steps)
     errors.one_of(config, 'model.conv_impl', layers.IMPLS)
-    errors.one_of(config, 'data.source', ('whatwhere_digits',))
+    errors.require(config.data.source == 'whatwhere_digits' or (
+        config.data.source.startswith(faces.SOURCE_PREFIX)
+        and len(config.data.source) > len(faces.SOURCE_PREFIX)),
+                   'data.source', "must be 'whatwhere_digits' or "
+                   f"'{faces.SOURCE_PREFIX}PATH' (CelebA's layout)",
+                   config.data.source)
+    errors.positive_ints(config, 'eval_classifier_steps', 'data.test_count')
     errors.one_of(config, 'channels', (3,))
     try:
       models.num_upsamplings(config.image_size)
@@ -109,6 +134,8 @@ class GAWWN(base.Family):
       raise errors.ConfigError(f'config.image_size: {e}') from e
     errors.require(0 <= config.cls_weight <= 1, 'cls_weight',
                    'must be in [0, 1]', config.cls_weight)
+    errors.require(0 <= config.contrast_fraction <= 1, 'contrast_fraction',
+                   'must be in [0, 1]', config.contrast_fraction)
     errors.require(config.interpolation_weight >= 0, 'interpolation_weight',
                    'must be non-negative', config.interpolation_weight)
     errors.boolean(config, 'd_separate_passes')
@@ -117,7 +144,7 @@ class GAWWN(base.Family):
     optim.validate(config)
     if config.caption:
       try:
-        whatwhere.encode(config.caption)
+        whatwhere.encode(config.caption, make_task(config).caption_length)
       except ValueError as e:
         raise errors.ConfigError(f'config.caption: {e}') from e
     parse_box(config.box)
@@ -146,16 +173,15 @@ class GAWWN(base.Family):
     self.g_tx = optim.make_optimizer(config.optimizer, num_train_steps)
     self.d_tx = optim.make_optimizer(config.optimizer, num_train_steps,
                                      config.optimizer.d_lr_multiplier)
-    # The encoder learns for text_steps steps, then its rate is 0.
-    self.text_tx = optax.adam(optax.piecewise_constant_schedule(
-        config.text_lr, {config.text_steps: 0.0}))
+    self.text_tx = optax.adam(config.text_lr)  # pretrain's, not the game's
     self.train_step = step.make_train_step(
         self.generator, self.discriminator, self.text_encoder,
-        self.image_encoder, self.g_tx, self.d_tx, self.text_tx,
+        self.g_tx, self.d_tx,
         z_dim=model.z_dim,
         cls_weight=config.cls_weight,
         interpolation_weight=config.interpolation_weight,
-        separate_passes=config.d_separate_passes, axis_name=axis_name)
+        separate_passes=config.d_separate_passes,
+        contrast_fraction=config.contrast_fraction, axis_name=axis_name)
     sampler = self.generator.clone(axis_name=None)
     self._generate = jax.jit(functools.partial(
         _generate, sampler, model.sample_with_batch_stats))
@@ -164,15 +190,22 @@ class GAWWN(base.Family):
     self._embed_images = jax.jit(
         lambda params, images: self.image_encoder.apply(
             {'params': params['image']}, to_model_range(images)))
+    judge = self.discriminator.clone(axis_name=None)
+    self._judge = jax.jit(lambda d, images, boxes, embeddings: judge.apply(
+        {'params': d.params, 'batch_stats': d.batch_stats},
+        to_model_range(images), boxes, embeddings, train=True,
+        mutable=['batch_stats'])[0])
 
   @property
   def batches_per_step(self) -> int:
     return 1
 
+  @functools.cached_property
+  def task(self) -> 'Task':
+    return make_task(self.config)
+
   def _source(self, split: str) -> sources.Source:
-    config = self.config
-    return whatwhere.make_source(split, config.image_size, config.data.seed,
-                                 config.data.canvases_per_digit)
+    return self.task.make_source(split)
 
   def make_source(self) -> sources.Source:
     return self._source('train')
@@ -182,7 +215,7 @@ class GAWWN(base.Family):
     keys = jax.random.split(key, 5)
     n, size = 2, config.image_size
     images = jnp.zeros((n, size, size, 3))
-    captions = jnp.ones((n, whatwhere.CAPTION_LENGTH), jnp.int32)
+    captions = jnp.ones((n, self.task.caption_length), jnp.int32)
     embedding = jnp.zeros((n, config.model.text_dim))
     boxes = jnp.full((n, 4), 0.25)
     text_params = {
@@ -195,6 +228,19 @@ class GAWWN(base.Family):
                                    self.g_tx),
         'd': state_lib.make_player(self.discriminator.init(
             keys[3], images, boxes, embedding), self.d_tx)})
+
+  def pretrain(self, state, source):
+    """The paper's recipe: the caption encoder learns first (DS-SJE,
+    ``text.pretrain``), then the game reads it, fixed."""
+    config = self.config
+    if not config.text_steps:
+      return state
+    player = text.pretrain(
+        text.make_pretrain_step(self.text_encoder, self.image_encoder,
+                                self.text_tx),
+        state.players['text'], source, num_steps=config.text_steps,
+        batch_size=config.text_batch_size, seed=config.seed)
+    return state.replace(players={**state.players, 'text': player})
 
   # --- Generation ---------------------------------------------------------
 
@@ -224,6 +270,12 @@ class GAWWN(base.Family):
     num = min(self.config.eval_num_images, source.num_examples)
     return source.load(np.arange(num))
 
+  @functools.cached_property
+  def probe_data(self) -> dict:
+    """Training captions for ``text.attribute_probes``."""
+    source = self._source('train')
+    return source.load(np.arange(min(_PROBE_SET, source.num_examples)))
+
   def sample_grid(self, state):
     """Rows: a test canvas, then G's images for its caption and box, each
     with its own z."""
@@ -241,7 +293,7 @@ class GAWWN(base.Family):
 
   def make_evaluator(self, source, cache_dir):
     del source
-    return Evaluator(self.config, cache_dir)
+    return self.task.make_evaluator(cache_dir)
 
   def evaluate(self, evaluator: 'Evaluator', state) -> dict:
     data = self.test_data
@@ -254,8 +306,10 @@ class GAWWN(base.Family):
     results.update({f'{k}_real': v for k, v in real.items()})
     shuffled = self.generate(state, data['caption'][other], data['box'], key)
     checks = evaluator.checks(shuffled, data['box'], data['content'])
-    results['what_accuracy_shuffled'] = checks['what_accuracy']
-    results['colour_accuracy_shuffled'] = checks['colour_accuracy']
+    results.update({f'{k}_shuffled': v for k, v in checks.items()
+                    if not k.startswith('where')})
+    results.update(evaluator.agreement(data['content'],
+                                       data['content'][other]))
     moved = self.generate(state, data['caption'], data['box'][other], key)
     ink = scoring.ink_boxes(moved)
     results['where_iou_moved_old'] = float(np.mean(scoring.iou(ink,
@@ -272,9 +326,34 @@ class GAWWN(base.Family):
           data['content'][rows]))
     if hits:
       results['text_retrieval'] = float(np.mean(hits))
+    probe = self.probe_data
+    probes = text.attribute_probes(self.task.content_names,
+        self._embed(text_params, probe['caption']), probe['content'],
+        self._embed(text_params, data['caption']), data['content'])
+    results.update({f'text_{k}': v for k, v in probes.items()})
+    results['d_prefers_right_caption'] = self._d_reads_captions(state, data)
     if jax.process_index() == 0:
       evaluator.save_figures(self, state)
     return results
+
+  def _d_reads_captions(self, state, data) -> float:
+    """How often D scores a real test canvas higher with its own caption
+    than with its contrast caption (one attribute changed): 0.5 when D
+    does not read that word. D sees, as in training, a batch of three
+    kinds of pair: (x, right), (x, contrast), (x, another's caption)."""
+    text_params, d = state.players['text'].params, state.players['d']
+    chunk = self.config.eval_batch_size
+    wins = []
+    for start in range(0, len(data['image']) - chunk + 1, chunk):
+      rows = slice(start, start + chunk)
+      right = self._embed(text_params, data['caption'][rows])
+      contrast = self._embed(text_params, data['contrast_caption'][rows])
+      logits = np.asarray(self._judge(
+          d, np.tile(data['image'][rows], (3, 1, 1, 1)),
+          np.tile(data['box'][rows], (3, 1)),
+          jnp.concatenate([right, contrast, jnp.roll(right, 1, 0)])))
+      wins.append(logits[:chunk] > logits[chunk:2 * chunk])
+    return float(np.mean(np.concatenate(wins))) if wins else float('nan')
 
   # --- --mode=generate ----------------------------------------------------
 
@@ -286,30 +365,24 @@ class GAWWN(base.Family):
     """(box grid, caption grid): uint8 (rows * S, columns * S, 3). The
     first: ``caption`` in a box that moves along rows and grows along
     columns (the paper's Fig. 4); the second: ``box`` with a caption per
-    row (digits 0-9 in six colours across; Fig. 5). Each row has one z."""
+    image (``Task.grid_captions``; the paper's Fig. 5)."""
     size = self.config.image_size
-    codes = whatwhere.encode(caption)
+    task = self.task
+    codes = whatwhere.encode(caption, task.caption_length)
     positions = np.linspace(0.0, 1.0, 6)
-    heights = np.linspace(whatwhere.MIN_HEIGHT, whatwhere.MAX_HEIGHT, 6)
+    heights = np.linspace(task.min_height, task.max_height, 6)
     boxes = []
     for row in range(6):
       for column in range(6):
         h = heights[column]
-        w = 0.7 * h
+        w = task.grid_aspect * h
         boxes.append([positions[row] * (1 - w), positions[row] * (1 - h),
                       w, h])
     boxes = np.array(boxes, np.float32)
     moving = self.generate(state, np.repeat(codes[None], len(boxes), 0),
                            boxes, jax.random.PRNGKey(3))
-    rng = np.random.default_rng(0)
-    captions = []
-    for digit in range(10):
-      for colour in range(len(whatwhere.COLOURS)):
-        content = np.array([digit, colour, whatwhere.size_class(box[3]),
-                            whatwhere.place_class(box)])
-        captions.append(whatwhere.encode(whatwhere.caption_for(
-            content, whatwhere.NUM_TRAIN_TEMPLATES, rng)))
-    captioned = self.generate(state, np.stack(captions),
+    captions, columns = task.grid_captions(box)
+    captioned = self.generate(state, captions,
                               np.repeat(box[None], len(captions), 0),
                               jax.random.PRNGKey(4))
 
@@ -318,7 +391,7 @@ class GAWWN(base.Family):
       return images.reshape(rows, columns, size, size, 3).transpose(
           0, 2, 1, 3, 4).reshape(rows * size, columns * size, 3)
 
-    return tile(moving, 6), tile(captioned, len(whatwhere.COLOURS))
+    return tile(moving, 6), tile(captioned, columns)
 
   def generate_mode(self, state, step_: int, output: str) -> str:
     """--mode=generate --config.caption='a large blue 3' --config.box=x,y,w,h:
@@ -332,7 +405,8 @@ class GAWWN(base.Family):
     box = parse_box(config.box)
     num = config.num_sample_images
     images = self.generate(state, np.repeat(
-        whatwhere.encode(config.caption)[None], num, 0),
+        whatwhere.encode(config.caption, self.task.caption_length)[None],
+        num, 0),
                            np.repeat(box[None], num, 0),
                            jax.random.PRNGKey(config.seed))
     os.makedirs(output, exist_ok=True)
@@ -346,14 +420,35 @@ class GAWWN(base.Family):
     return output
 
 
-class Evaluator:
-  """The digits classifier and the checks of ``scoring``."""
+class _Evaluator:
+  """The grids every evaluation writes; ``checks`` is the task's."""
+  figure_caption: str
+  figure_box = np.array([0.3, 0.2, 0.4, 0.6], np.float32)
 
   def __init__(self, config, cache_dir: str):
     self.config = config
     self.active = tuple(config.eval_metrics)
     self.skipped = {}
     self.grid_dir = cache_dir
+
+  def save_figures(self, family: GAWWN, state) -> None:
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+    os.makedirs(self.grid_dir, exist_ok=True)
+    step_ = int(jax.device_get(state.step))
+    moving, captioned = family.figures(state, self.figure_caption,
+                                       self.figure_box)
+    Image.fromarray(moving).save(os.path.join(
+        self.grid_dir, f'boxes_step_{step_:07d}.png'))
+    Image.fromarray(captioned).save(os.path.join(
+        self.grid_dir, f'captions_step_{step_:07d}.png'))
+
+
+class Evaluator(_Evaluator):
+  """Digits: the digits classifier and the checks of ``scoring``."""
+  figure_caption = 'a large red 3 in the middle'
+
+  def __init__(self, config, cache_dir: str):
+    super().__init__(config, cache_dir)
     self.classifier = digits_classifier.get_classifier(
         scoring.CLASSIFIER_SIZE, 1, cache_dir)
 
@@ -364,17 +459,119 @@ class Evaluator:
             'colour_accuracy': float(np.mean(each['colour'])),
             'where_iou': float(np.mean(each['where_iou']))}
 
-  def save_figures(self, family: GAWWN, state) -> None:
-    from PIL import Image  # pylint: disable=g-import-not-at-top
-    os.makedirs(self.grid_dir, exist_ok=True)
-    step_ = int(jax.device_get(state.step))
-    moving, captioned = family.figures(state, 'a large red 3 in the middle',
-                                       np.array([0.3, 0.2, 0.4, 0.6],
-                                                np.float32))
-    Image.fromarray(moving).save(os.path.join(
-        self.grid_dir, f'boxes_step_{step_:07d}.png'))
-    Image.fromarray(captioned).save(os.path.join(
-        self.grid_dir, f'captions_step_{step_:07d}.png'))
+  def agreement(self, content, other) -> dict[str, float]:
+    del content, other  # the shuffled controls' chance levels are known
+    return {}
+
+
+class FaceEvaluator(_Evaluator):
+  """Faces: the attribute classifier (StarGAN's, ``stargan.classifier``)
+  trained on the training faces, on each box's crop (``faces.score``)."""
+  figure_caption = 'a smiling young woman with blond hair in the middle'
+
+  def __init__(self, config, cache_dir: str):
+    super().__init__(config, cache_dir)
+    root = config.data.source[len(faces.SOURCE_PREFIX):]
+    size = faces.CLASSIFIER_SIZE
+    data = config.data
+    train = faces.face_source(root, 'train', size, data.test_count,
+                              data.num_workers)
+    test = faces.face_source(root, 'test', size, data.test_count,
+                             data.num_workers)
+    test_data = test.load(np.arange(test.num_examples))
+
+    def load_train():
+      data = train.load(np.arange(train.num_examples))
+      return data['image'], data['attributes']
+
+    self.classifier = attribute_classifier.get_classifier(
+        load_train, test_data['image'], test_data['attributes'],
+        faces.ATTRIBUTES, train.name, config.eval_classifier_steps,
+        cache_dir)
+
+  def checks(self, images, boxes, content) -> dict[str, float]:
+    each = faces.score(self.classifier.predict, images, boxes, content)
+    results = {'attribute_accuracy': float(np.mean(each['attributes']))}
+    for j, name in enumerate(faces.ATTRIBUTES):
+      results[f'attribute_accuracy_{name.lower()}'] = float(
+          np.mean(each['attributes'][:, j]))
+    results['where_iou'] = float(np.mean(each['where_iou']))
+    return results
+
+  def agreement(self, content, other) -> dict[str, float]:
+    """The shuffled control's level for a G that draws what it is told:
+    how often another caption's attributes agree with the own."""
+    return {'attribute_accuracy_shuffled_chance': float(np.mean(
+        faces.attributes_of(content) == faces.attributes_of(other)))}
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """What a data source brings to the family: its examples, what its
+  captions say (``content_names``), its grids and its checks."""
+  make_source: Callable[[str], sources.Source]  # split -> source
+  content_names: tuple[str, ...]
+  caption_length: int
+  min_height: float  # box heights of the box grid
+  max_height: float
+  grid_aspect: float  # box width / height there
+  grid_captions: Callable[[np.ndarray], tuple[np.ndarray, int]]
+  make_evaluator: Callable[[str], _Evaluator]  # cache_dir -> evaluator
+
+
+def _digit_grid_captions(box: np.ndarray) -> tuple[np.ndarray, int]:
+  """Digits 0-9 down the rows, the six colours across."""
+  rng = np.random.default_rng(0)
+  captions = []
+  for digit in range(10):
+    for colour in range(len(whatwhere.COLOURS)):
+      content = np.array([digit, colour, whatwhere.size_class(box[3]),
+                          whatwhere.place_class(box)])
+      captions.append(whatwhere.encode(whatwhere.caption_for(
+          content, whatwhere.NUM_TRAIN_TEMPLATES, rng)))
+  return np.stack(captions), len(whatwhere.COLOURS)
+
+
+def _face_grid_captions(box: np.ndarray) -> tuple[np.ndarray, int]:
+  """Rows: woman / man x young / older x serious / smiling; columns: no
+  hair colour, black, blond, brown hair."""
+  rng = np.random.default_rng(0)
+  captions = []
+  for male in (0, 1):
+    for young in (1, 0):
+      for smiling in (0, 1):
+        for hair in range(len(faces.HAIR)):
+          content = np.array([male, young, smiling, hair, 0, 0,
+                              whatwhere.size_class(box[3]),
+                              whatwhere.place_class(box)])
+          captions.append(whatwhere.encode(faces.caption_for(
+              content, faces.NUM_TRAIN_TEMPLATES, rng),
+                                           faces.CAPTION_LENGTH))
+  return np.stack(captions), len(faces.HAIR)
+
+
+def make_task(config) -> Task:
+  """The task of ``config.data.source`` (``validate`` checked it)."""
+  data = config.data
+  if data.source == 'whatwhere_digits':
+    return Task(
+        make_source=lambda split: whatwhere.make_source(
+            split, config.image_size, data.seed, data.canvases_per_image),
+        content_names=whatwhere.CONTENT_NAMES,
+        caption_length=whatwhere.CAPTION_LENGTH,
+        min_height=whatwhere.MIN_HEIGHT, max_height=whatwhere.MAX_HEIGHT,
+        grid_aspect=0.7, grid_captions=_digit_grid_captions,
+        make_evaluator=lambda cache_dir: Evaluator(config, cache_dir))
+  return Task(
+      make_source=lambda split: faces.make_source(
+          data.source, split, config.image_size, data.seed,
+          data.canvases_per_image, data.test_count,
+          num_threads=data.num_workers),
+      content_names=faces.CONTENT_NAMES,
+      caption_length=faces.CAPTION_LENGTH,
+      min_height=faces.MIN_HEIGHT, max_height=faces.MAX_HEIGHT,
+      grid_aspect=0.9, grid_captions=_face_grid_captions,
+      make_evaluator=lambda cache_dir: FaceEvaluator(config, cache_dir))
 
 
 def _generate(generator, with_batch_stats, params, stats, z, embeddings,

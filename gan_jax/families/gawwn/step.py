@@ -1,28 +1,35 @@
-"""GAWWN's update: DS-SJE for the caption encoder, GAN-CLS with boxes.
+"""GAWWN's update: GAN-CLS with boxes.
 
-Players: 'text' (``text.CharEncoder`` and its ``ImageEncoder`` partner),
-'g' and 'd' (``models``), each with its own Adam. Every step, on one real
-minibatch of (image x, caption, box b):
+Players: 'text' (``text.CharEncoder`` and its ``ImageEncoder`` partner,
+trained before the game by ``text.pretrain`` and fixed here, as the
+release's precomputed embeddings), 'g' and 'd' (``models``), each with its
+own Adam. Every step, on one real minibatch of (image x, caption, box b),
+one GAN-CLS update (Reed et al. 2016, "Generative Adversarial Text to Image
+Synthesis", Algorithm 1; ``main_cub_bbox.lua`` of the GAWWN release) with
+t = the fixed encoder's caption embedding:
 
-  1. 'text' takes a DS-SJE step (``text.ds_sje_loss``); its optimizer's rate
-     is 0 after the run's first ``text_steps`` steps (``family``), so from
-     then on the encoder is fixed, as the release's precomputed embeddings;
-  2. one GAN-CLS update (Reed et al. 2016, "Generative Adversarial Text to
-     Image Synthesis", Algorithm 1; ``main_cub_bbox.lua`` of the GAWWN
-     release) with t = the encoder's caption embedding (no gradient flows
-     into the encoder from the GAN):
-
-    t_wrong = the batch's t in a random order (``randperm``, as the release)
-    D: BCE(D(x, b, t), 1) + cls_weight BCE(D(x, b, t_wrong), 0)
-         + (1 - cls_weight) BCE(D(G(z, t, b), b, t), 0)
-    G: BCE(D(G(z, t, b), b, t), 1)       (non-saturating), on the D just
-       updated, with the same z
-       + interpolation_weight BCE(D(G(z, t_int, b), b, t_int), 1),
-         t_int = (t + t_wrong) / 2       (GAN-INT, Reed et al. Eq. 5; off
-                                          by default: the release has none)
+  t_wrong = the batch's t in a random order (``randperm``, as the release),
+    except that for a random ``contrast_fraction`` of the examples it is
+    the embedding of their 'contrast_caption': the same sentence with one
+    attribute changed (the digit; a face attribute)
+  D: BCE(D(x, b, t), 1) + cls_weight BCE(D(x, b, t_wrong), 0)
+       + (1 - cls_weight) BCE(D(G(z, t, b), b, t), 0)
+  G: BCE(D(G(z, t, b), b, t), 1)       (non-saturating), on the D just
+     updated, with the same z
+     + interpolation_weight BCE(D(G(z, t_int, b), b, t_int), 1),
+       t_int = (t + t_perm) / 2        (GAN-INT, Reed et al. Eq. 5, with
+                                        the permuted t; off by default: the
+                                        release has none)
 
 cls_weight = 0.5 is the release's: real/right 1, real/wrong and fake/right
 1/2 each.
+
+Why contrast captions: a permuted caption differs from the right one in
+colour five times in six, so D's (real, wrong) term is met by matching
+colours alone, and D never learns to read the digit; nor then does G
+(docs/gawwn.md: at contrast_fraction 0, G drew one shape for every digit).
+A wrong caption that only the digit makes wrong is a hard negative for
+that word. The release has none (``contrast_fraction`` 0).
 
 D's batch: by default the three kinds of pair go through D in one pass
 (3n images), in D's step and in G's (G's loss reads the fake third). The
@@ -32,12 +39,6 @@ one kind alone subtracts that batch's mean from every feature: the batch's
 mean logit then barely depends on what the batch holds, so D can separate
 real from fake (or right text from wrong) only by the spread within a
 batch (docs/gawwn.md has the run that showed it).
-
-Why not a text-only phase first, then the GAN: both in one compiled step
-need a ``lax.cond`` on the step, and XLA:CPU ran the GAN branch 15x slower
-inside it (7.5 s against 0.5 s per step at ngf = ndf = 32). Training the
-GAN from the first step on an encoder that is still learning costs the GAN
-its first ``text_steps`` steps' worth of a moving target, nothing more.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ import optax
 from gan_jax.core import parallel
 from gan_jax.core import state as state_lib
 from gan_jax.families.dcgan.step import to_model_range
-from gan_jax.families.gawwn import text as text_lib
 
 
 def bce(logits: jax.Array, target: float) -> jax.Array:
@@ -70,15 +70,16 @@ def matching_aware_d_loss(real_right: jax.Array, real_wrong: jax.Array,
 
 
 def make_train_step(generator: nn.Module, discriminator: nn.Module,
-                    text_encoder: nn.Module, image_encoder: nn.Module,
+                    text_encoder: nn.Module,
                     g_tx: optax.GradientTransformation,
-                    d_tx: optax.GradientTransformation,
-                    text_tx: optax.GradientTransformation, *,
+                    d_tx: optax.GradientTransformation, *,
                     z_dim: int, cls_weight: float,
                     interpolation_weight: float, separate_passes: bool,
+                    contrast_fraction: float = 0.0,
                     axis_name: str | None = None) -> Callable:
   """train_step(state, batch): see the module doc. ``batch`` holds one
-  minibatch: 'image' (1, n, S, S, 3) uint8, 'caption', 'box', 'content'."""
+  minibatch: 'image' (1, n, S, S, 3) uint8, 'caption', 'box' and (used when
+  ``contrast_fraction`` > 0) 'contrast_caption'."""
 
   def mean_over_devices(tree):
     return parallel.mean_over_devices(tree, axis_name)
@@ -86,30 +87,22 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
   def embed(text_params, captions):
     return text_encoder.apply({'params': text_params['text']}, captions)
 
-  def text_loss_fn(params, batch):
-    v = image_encoder.apply({'params': params['image']},
-                            to_model_range(batch['image']))
-    return text_lib.ds_sje_loss(v, embed(params, batch['caption']),
-                                batch['content'])
-
-  def text_update(state, batch):
-    player = state.players['text']
-    loss, grads = jax.value_and_grad(text_loss_fn)(player.params, batch)
-    player = state_lib.apply_gradients(player, mean_over_devices(grads),
-                                       text_tx)
-    players = {**state.players, 'text': player}
-    return players, {'text_loss': loss}
-
   def gan_update(state, batch, key):
     g, d = state.players['g'], state.players['d']
     x = to_model_range(batch['image'])
     boxes = batch['box']
-    t = jax.lax.stop_gradient(embed(state.players['text'].params,
-                                    batch['caption']))
+    t = embed(state.players['text'].params, batch['caption'])
     z_key, order_key = jax.random.split(key)
     n = x.shape[0]
     z = jax.random.normal(z_key, (n, z_dim))
-    t_wrong = t[jax.random.permutation(order_key, n)]
+    t_perm = t[jax.random.permutation(order_key, n)]
+    t_wrong = t_perm
+    if contrast_fraction:
+      use_contrast = jax.random.bernoulli(jax.random.fold_in(order_key, 1),
+                                          contrast_fraction, (n, 1))
+      t_wrong = jnp.where(use_contrast, embed(state.players['text'].params,
+                                              batch['contrast_caption']),
+                          t_perm)
 
     def generate(params, stats, text):
       fake, new = generator.apply({'params': params, 'batch_stats': stats},
@@ -159,7 +152,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
       loss = bce(logits, 1.0)
       total = loss
       if interpolation_weight:
-        t_int = (t + t_wrong) / 2
+        t_int = (t + t_perm) / 2
         fake_int, stats = generate(params, stats, t_int)
         (_, _, logits_int), _ = judge_pairs(d.params, d.batch_stats,
                                             fake_int, t_int)
@@ -175,10 +168,9 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
   def train_step(state: state_lib.TrainState, batch):
     batch = jax.tree.map(lambda a: a[0], batch)  # one minibatch per step
     rng, key = jax.random.split(state.rng)
-    players, metrics = text_update(state, batch)
-    players, gan_metrics = gan_update(state.replace(players=players), batch,
-                                      parallel.device_key(key, axis_name))
+    players, metrics = gan_update(state, batch,
+                                  parallel.device_key(key, axis_name))
     new_state = state.replace(step=state.step + 1, rng=rng, players=players)
-    return new_state, mean_over_devices({**metrics, **gan_metrics})
+    return new_state, mean_over_devices(metrics)
 
   return train_step

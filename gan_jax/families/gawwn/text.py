@@ -26,19 +26,31 @@ them precomputed, ``info.txt``). We do the same, smaller:
     2), so the hinges are summed over the negatives, as in the surrogate
     of Akata et al. and VSE; the optimum is the same.
 
-Why pretrained and not learned with the GAN: it is the paper's recipe, it
-lets the GAN's D and G read a fixed meaning (a jointly trained encoder can
-drift to whatever D finds easy), and its retrieval accuracy on captions in
-unseen phrasings is a check of its own (``retrieval_accuracy``).
+``pretrain`` trains both encoders before the game (the GAWWN family's
+``pretrain``); the GAN then reads the caption encoder, fixed. Why
+pretrained and not learned with the GAN: it is the paper's recipe, it lets
+the GAN's D and G read a fixed meaning (a jointly trained encoder can drift
+to whatever D finds easy), and its retrieval accuracy on captions in unseen
+phrasings is a check of its own (``retrieval_accuracy``). How long: a
+batch's negatives nearly always differ in colour, size or place as well as
+in digit, so the hinges are met by those first; the digit (the one thing
+the image side must learn to recognise) enters the embedding last.
+docs/gawwn.md has the linear probes that measured it.
 """
 
 from __future__ import annotations
+
+import logging
+from typing import Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
+from gan_jax.core import state as state_lib
+from gan_jax.data import sources
 from gan_jax.families.gawwn import whatwhere
 from gan_jax.nn import layers
 
@@ -106,3 +118,60 @@ def retrieval_accuracy(image_embeddings: np.ndarray,
   scores = np.asarray(text_embeddings) @ np.asarray(image_embeddings).T
   best = np.argmax(scores, 1)
   return float(np.mean(np.all(content[best] == content, -1)))
+
+
+def attribute_probes(names: tuple[str, ...], train_embeddings: np.ndarray, train_content: np.ndarray,
+                     test_embeddings: np.ndarray, test_content: np.ndarray
+                     ) -> dict[str, float]:
+  """What the caption embedding carries: for each attribute, a linear
+  (multinomial logistic) probe fitted on training captions' embeddings and
+  its accuracy on the test captions (other phrasings): 'probe_NAME' for
+  ``names``, the columns of 'content'."""
+  from sklearn import linear_model  # pylint: disable=g-import-not-at-top
+  results = {}
+  for column, name in enumerate(names):
+    labels = train_content[:, column]
+    if len(np.unique(labels)) < 2:
+      continue
+    probe = linear_model.LogisticRegression(max_iter=2000).fit(
+        np.asarray(train_embeddings), labels)
+    results[f'probe_{name}'] = float(probe.score(
+        np.asarray(test_embeddings), test_content[:, column]))
+  return results
+
+
+def make_pretrain_step(text_encoder: nn.Module, image_encoder: nn.Module,
+                       tx: optax.GradientTransformation) -> Callable:
+  """step(player, batch) -> (player, loss): one DS-SJE update of the player
+  whose params are {'text': ..., 'image': ...}; batch: 'image' (uint8),
+  'caption', 'content'."""
+
+  def loss_fn(params, batch):
+    images = batch['image'].astype(jnp.float32) / 127.5 - 1.0
+    v = image_encoder.apply({'params': params['image']}, images)
+    t = text_encoder.apply({'params': params['text']}, batch['caption'])
+    return ds_sje_loss(v, t, batch['content'])
+
+  @jax.jit
+  def step(player: state_lib.Player, batch):
+    loss, grads = jax.value_and_grad(loss_fn)(player.params, batch)
+    return state_lib.apply_gradients(player, grads, tx), loss
+
+  return step
+
+
+def pretrain(step: Callable, player: state_lib.Player,
+             source: sources.Source, *, num_steps: int, batch_size: int,
+             seed: int, log_every: int = 500) -> state_lib.Player:
+  """``num_steps`` DS-SJE updates on minibatches of ``source`` drawn with
+  replacement, minibatch i a pure function of (seed, i)."""
+  fields = ('image', 'caption', 'content')
+  for i in range(num_steps):
+    rows = np.random.default_rng((seed, i)).integers(
+        source.num_examples, size=batch_size)
+    batch = source.load(rows)
+    player, loss = step(player, {k: batch[k] for k in fields})
+    if (i + 1) % log_every == 0 or i + 1 == num_steps:
+      logging.info('Caption encoder (DS-SJE) step %d of %d: loss %.3f',
+                   i + 1, num_steps, float(loss))
+  return player

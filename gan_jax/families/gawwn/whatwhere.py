@@ -18,7 +18,10 @@ so this source makes the task from scikit-learn's digits, where "what" and
     tiny scarlet seven", ...), as character codes (``encode``), drawn from
     ``TEMPLATES`` with synonyms for every word, so an encoder has to read
     the words, not match whole sentences;
-  * 'content': (digit, colour, size, place) indices: what the caption says.
+  * 'content': (digit, colour, size, place) indices: what the caption says;
+  * 'contrast_caption': the same sentence, word for word, naming another
+    digit: a wrong caption that only the digit makes wrong (GAN-CLS's
+    ``contrast_fraction``).
 
 The split is by digit image (the digits classifier's: its training digits
 train, its 359 held-out digits test, so test digits are unseen), and by
@@ -28,6 +31,8 @@ for the training ones.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 from PIL import Image
@@ -69,6 +74,7 @@ TEMPLATES = (
 )
 NUM_TRAIN_TEMPLATES = 6
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 ,.-'"
+CONTENT_NAMES = ('digit', 'colour', 'size', 'place')  # 'content' columns
 CAPTION_LENGTH = 80  # characters; shorter captions are padded with 0
 SPLITS = ('train', 'test')
 PHRASINGS = ('split', 'train', 'held_out')
@@ -142,8 +148,11 @@ def caption_for(content: np.ndarray, template: int,
   words = {'S': str(rng.choice(SIZE_WORDS[size])),
            'C': str(rng.choice(COLOUR_WORDS[COLOUR_NAMES[colour]])),
            'D': digit_word, 'L': location_phrase(place, rng)}
-  text = TEMPLATES[template].format(**words)
-  # 'a' before a vowel -> 'an' (after the slots are filled).
+  return with_articles(TEMPLATES[template].format(**words))
+
+
+def with_articles(text: str) -> str:
+  """'a' before a vowel -> 'an' (after a template's slots are filled)."""
   tokens = text.split(' ')
   for i, token in enumerate(tokens[:-1]):
     if token == 'a':
@@ -164,10 +173,14 @@ def ink_crops() -> tuple[list[np.ndarray], np.ndarray]:
   return crops, digits.target.astype(np.int32)
 
 
-def random_box(rng: np.random.Generator, image_size: int) -> np.ndarray:
-  """(x, y, w, h) in whole pixels, as fractions of the canvas."""
-  height = int(round(rng.uniform(MIN_HEIGHT, MAX_HEIGHT) * image_size))
-  width = max(int(round(height * rng.uniform(MIN_ASPECT, MAX_ASPECT))), 2)
+def random_box(rng: np.random.Generator, image_size: int,
+               heights: tuple[float, float] = (MIN_HEIGHT, MAX_HEIGHT),
+               aspects: tuple[float, float] = (MIN_ASPECT, MAX_ASPECT)
+               ) -> np.ndarray:
+  """(x, y, w, h) in whole pixels, as fractions of the canvas: height and
+  width / height uniform in ``heights`` and ``aspects``."""
+  height = int(round(rng.uniform(*heights) * image_size))
+  width = max(int(round(height * rng.uniform(*aspects))), 2)
   x = int(rng.integers(0, image_size - width + 1))
   y = int(rng.integers(0, image_size - height + 1))
   return np.array([x, y, width, height], np.float32) / image_size
@@ -186,8 +199,15 @@ def render(crop: np.ndarray, box: np.ndarray, colour: int,
   return np.round(canvas[..., None] * ink).astype(np.uint8)
 
 
+def generator_from(state: dict) -> np.random.Generator:
+  """A generator that continues from a saved ``bit_generator.state``."""
+  generator = np.random.default_rng()
+  generator.bit_generator.state = state
+  return generator
+
+
 def make_source(split: str, image_size: int = 64, seed: int = 0,
-                canvases_per_digit: int = 8,
+                canvases_per_image: int = 8,
                 phrasings: str = 'split') -> sources.Source:
   """The what-where digits of ``split`` (module doc): 'image', 'caption',
   'box', 'content', and 'label' (the digit). ``phrasings`` 'split' uses the
@@ -207,7 +227,7 @@ def make_source(split: str, image_size: int = 64, seed: int = 0,
     phrasings = 'train' if split == 'train' else 'held_out'
   templates = (np.arange(NUM_TRAIN_TEMPLATES) if phrasings == 'train' else
                np.arange(NUM_TRAIN_TEMPLATES, len(TEMPLATES)))
-  num = len(rows) * canvases_per_digit
+  num = len(rows) * canvases_per_image
 
   def example(i: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng((seed, _SPLIT_IDS[split], int(i)))
@@ -216,9 +236,17 @@ def make_source(split: str, image_size: int = 64, seed: int = 0,
     colour = int(rng.integers(len(COLOURS)))
     content = np.array([labels[row], colour, size_class(box[3]),
                         place_class(box)], np.int32)
-    caption = caption_for(content, int(rng.choice(templates)), rng)
+    template = int(rng.choice(templates))
+    words = copy.deepcopy(rng.bit_generator.state)
+    caption = caption_for(content, template, rng)
+    contrast = content.copy()  # the same sentence with another digit
+    contrast[0] = (content[0] + np.random.default_rng(
+        (seed, _SPLIT_IDS[split], int(i), 1)).integers(1, 10)) % 10
     return {'image': render(crops[row], box, colour, image_size),
-            'caption': encode(caption), 'box': box, 'content': content,
+            'caption': encode(caption),
+            'contrast_caption': encode(caption_for(
+                contrast, template, generator_from(words))),
+            'box': box, 'content': content,
             'label': content[0]}
 
   def load(indices: np.ndarray) -> dict[str, np.ndarray]:
@@ -228,6 +256,7 @@ def make_source(split: str, image_size: int = 64, seed: int = 0,
   features = {
       'image': ((image_size, image_size, 3), np.dtype(np.uint8)),
       'caption': ((CAPTION_LENGTH,), np.dtype(np.int32)),
+      'contrast_caption': ((CAPTION_LENGTH,), np.dtype(np.int32)),
       'box': ((4,), np.dtype(np.float32)),
       'content': ((4,), np.dtype(np.int32)),
       'label': ((), np.dtype(np.int32)),
