@@ -295,7 +295,7 @@ class GAWWN(base.Family):
     del source
     return self.task.make_evaluator(cache_dir)
 
-  def evaluate(self, evaluator: 'Evaluator', state) -> dict:
+  def evaluate(self, evaluator: '_Evaluator', state) -> dict:
     data = self.test_data
     key = jax.random.PRNGKey(self.config.seed + 2)
     n = len(data['image'])
@@ -327,7 +327,8 @@ class GAWWN(base.Family):
     if hits:
       results['text_retrieval'] = float(np.mean(hits))
     probe = self.probe_data
-    probes = text.attribute_probes(self.task.content_names,
+    probes = text.attribute_probes(
+        self.task.content_names,
         self._embed(text_params, probe['caption']), probe['content'],
         self._embed(text_params, data['caption']), data['content'])
     results.update({f'text_{k}': v for k, v in probes.items()})

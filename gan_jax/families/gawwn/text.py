@@ -51,6 +51,7 @@ import optax
 
 from gan_jax.core import state as state_lib
 from gan_jax.data import sources
+from gan_jax.families.dcgan.step import to_model_range
 from gan_jax.families.gawwn import whatwhere
 from gan_jax.nn import layers
 
@@ -120,9 +121,9 @@ def retrieval_accuracy(image_embeddings: np.ndarray,
   return float(np.mean(np.all(content[best] == content, -1)))
 
 
-def attribute_probes(names: tuple[str, ...], train_embeddings: np.ndarray, train_content: np.ndarray,
-                     test_embeddings: np.ndarray, test_content: np.ndarray
-                     ) -> dict[str, float]:
+def attribute_probes(names: tuple[str, ...], train_embeddings: np.ndarray,
+                     train_content: np.ndarray, test_embeddings: np.ndarray,
+                     test_content: np.ndarray) -> dict[str, float]:
   """What the caption embedding carries: for each attribute, a linear
   (multinomial logistic) probe fitted on training captions' embeddings and
   its accuracy on the test captions (other phrasings): 'probe_NAME' for
@@ -147,8 +148,8 @@ def make_pretrain_step(text_encoder: nn.Module, image_encoder: nn.Module,
   'caption', 'content'."""
 
   def loss_fn(params, batch):
-    images = batch['image'].astype(jnp.float32) / 127.5 - 1.0
-    v = image_encoder.apply({'params': params['image']}, images)
+    v = image_encoder.apply({'params': params['image']},
+                            to_model_range(batch['image']))
     t = text_encoder.apply({'params': params['text']}, batch['caption'])
     return ds_sje_loss(v, t, batch['content'])
 
