@@ -26,8 +26,6 @@ others.
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 from PIL import Image
 
@@ -152,18 +150,10 @@ def make_source(spec: str, split: str, image_size: int = 64, seed: int = 0,
   if not spec.startswith(SOURCE_PREFIX) or len(spec) == len(SOURCE_PREFIX):
     raise sources.DataError(f'data.source must be {SOURCE_PREFIX}PATH, got '
                             f'{spec!r}')
-  if split not in whatwhere.SPLITS:
-    raise sources.DataError(f'split must be one of {whatwhere.SPLITS}, got '
-                            f'{split!r}')
-  if phrasings not in whatwhere.PHRASINGS:
-    raise sources.DataError(f'data.phrasings must be one of '
-                            f'{whatwhere.PHRASINGS}, got {phrasings!r}')
+  templates = whatwhere.templates_of(split, phrasings, NUM_TRAIN_TEMPLATES,
+                                     len(TEMPLATES))
   faces = face_source(spec[len(SOURCE_PREFIX):], split, image_size,
                       test_count, num_threads)
-  if phrasings == 'split':
-    phrasings = 'train' if split == 'train' else 'held_out'
-  templates = (np.arange(NUM_TRAIN_TEMPLATES) if phrasings == 'train' else
-               np.arange(NUM_TRAIN_TEMPLATES, len(TEMPLATES)))
   split_id = whatwhere.SPLITS.index(split)
 
   def load(indices: np.ndarray) -> dict[str, np.ndarray]:
@@ -179,15 +169,14 @@ def make_source(spec: str, split: str, image_size: int = 64, seed: int = 0,
                                  (MIN_ASPECT, MAX_ASPECT))
       content = content_of(attributes, box)
       template = int(rng.choice(templates))
-      words = copy.deepcopy(rng.bit_generator.state)
-      caption = caption_for(content, template, rng)
       contrast = contrast_content(content, np.random.default_rng(
           (seed, split_id, int(i), 1)))
+      caption, contrast_caption = whatwhere.caption_pair(
+          caption_for, content, contrast, template, rng)
       out['image'].append(paste(face, box, image_size))
       out['caption'].append(whatwhere.encode(caption, CAPTION_LENGTH))
-      out['contrast_caption'].append(whatwhere.encode(
-          caption_for(contrast, template, whatwhere.generator_from(words)),
-          CAPTION_LENGTH))
+      out['contrast_caption'].append(whatwhere.encode(contrast_caption,
+                                                      CAPTION_LENGTH))
       out['box'].append(box)
       out['content'].append(content)
     batch = {k: np.stack(v) for k, v in out.items()}
@@ -217,14 +206,10 @@ def crops(images: np.ndarray, boxes: np.ndarray,
           size: int = CLASSIFIER_SIZE) -> np.ndarray:
   """uint8 (n, size, size, 3): each canvas's box, scaled (bilinear) to a
   square, as the classifier's training faces (``face_source`` at size)."""
-  image_size = images.shape[1]
   out = np.zeros((len(images), size, size, 3), np.uint8)
   for i, (image, box) in enumerate(zip(images, np.asarray(boxes))):
-    x, y, w, h = np.round(box * image_size).astype(int)
-    x, y = np.clip(x, 0, image_size - 1), np.clip(y, 0, image_size - 1)
-    crop = image[y:y + max(h, 1), x:x + max(w, 1)]
-    out[i] = np.asarray(Image.fromarray(crop).resize((size, size),
-                                                     Image.BILINEAR))
+    out[i] = np.asarray(Image.fromarray(scoring.box_crop(image, box)).resize(
+        (size, size), Image.BILINEAR))
   return out
 
 

@@ -63,6 +63,15 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
   return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def box_crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
+  """The pixels of (S, S, ...) ``image`` inside ``box`` (fractions of the
+  canvas, rounded to whole pixels; at least one pixel, inside the canvas)."""
+  size = image.shape[0]
+  x, y, w, h = np.round(np.asarray(box) * size).astype(int)
+  x, y = np.clip(x, 0, size - 1), np.clip(y, 0, size - 1)
+  return image[y:y + max(h, 1), x:x + max(w, 1)]
+
+
 def classifier_inputs(images: np.ndarray, boxes: np.ndarray) -> np.ndarray:
   """(n, CLASSIFIER_SIZE, CLASSIFIER_SIZE, 1) in [-1, 1]: each box's crop,
   grey, scaled to its own maximum, brought back to the digits' 8x8 scan as
@@ -70,12 +79,9 @@ def classifier_inputs(images: np.ndarray, boxes: np.ndarray) -> np.ndarray:
   scans, columns 1-6: the crop is area-resampled to 8 x 6 there), then
   upscaled bicubically as ``sources.digits_source`` renders them."""
   grey = brightness(images)
-  size = grey.shape[1]
   out = np.zeros((len(grey), CLASSIFIER_SIZE, CLASSIFIER_SIZE), np.float32)
   for i, (image, box) in enumerate(zip(grey, np.asarray(boxes))):
-    x, y, w, h = np.round(box * size).astype(int)
-    x, y = np.clip(x, 0, size - 1), np.clip(y, 0, size - 1)
-    crop = image[y:y + max(h, 1), x:x + max(w, 1)]
+    crop = box_crop(image, box)
     peak = crop.max()
     if peak <= 0:
       continue

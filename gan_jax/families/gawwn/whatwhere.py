@@ -199,11 +199,32 @@ def render(crop: np.ndarray, box: np.ndarray, colour: int,
   return np.round(canvas[..., None] * ink).astype(np.uint8)
 
 
-def generator_from(state: dict) -> np.random.Generator:
-  """A generator that continues from a saved ``bit_generator.state``."""
-  generator = np.random.default_rng()
-  generator.bit_generator.state = state
-  return generator
+def caption_pair(caption_for_, content: np.ndarray, contrast: np.ndarray,
+                 template: int, rng: np.random.Generator) -> tuple[str, str]:
+  """(caption of ``content``, the same sentence saying ``contrast``): both
+  draw their words from ``rng``'s present state, so they differ only where
+  the contents do; ``rng`` moves on as the first caption drew."""
+  words = copy.deepcopy(rng.bit_generator.state)
+  caption = caption_for_(content, template, rng)
+  replay = np.random.default_rng()
+  replay.bit_generator.state = words
+  return caption, caption_for_(contrast, template, replay)
+
+
+def templates_of(split: str, phrasings: str, num_train: int,
+                 num_templates: int) -> np.ndarray:
+  """The template indices of ``split``'s captions: ``phrasings`` 'split'
+  (training split: the first ``num_train``, test: the others), 'train' or
+  'held_out'; bad values are a ``sources.DataError``."""
+  if split not in SPLITS:
+    raise sources.DataError(f'split must be one of {SPLITS}, got {split!r}')
+  if phrasings not in PHRASINGS:
+    raise sources.DataError(f'data.phrasings must be one of {PHRASINGS}, '
+                            f'got {phrasings!r}')
+  if phrasings == 'split':
+    phrasings = 'train' if split == 'train' else 'held_out'
+  return (np.arange(num_train) if phrasings == 'train' else
+          np.arange(num_train, num_templates))
 
 
 def make_source(split: str, image_size: int = 64, seed: int = 0,
@@ -212,21 +233,14 @@ def make_source(split: str, image_size: int = 64, seed: int = 0,
   """The what-where digits of ``split`` (module doc): 'image', 'caption',
   'box', 'content', and 'label' (the digit). ``phrasings`` 'split' uses the
   split's own templates; 'train' or 'held_out' forces one set."""
-  if split not in SPLITS:
-    raise sources.DataError(f'split must be one of {SPLITS}, got {split!r}')
-  if phrasings not in PHRASINGS:
-    raise sources.DataError(f'data.phrasings must be one of {PHRASINGS}, '
-                            f'got {phrasings!r}')
+  templates = templates_of(split, phrasings, NUM_TRAIN_TEMPLATES,
+                           len(TEMPLATES))
   if image_size < 16:
     raise sources.DataError(f'image_size must be at least 16 for the '
                             f'what-where digits, got {image_size}')
   crops, labels = ink_crops()
   train_rows, held_out_rows = digits_classifier._split(len(crops))  # pylint: disable=protected-access
   rows = train_rows if split == 'train' else held_out_rows
-  if phrasings == 'split':
-    phrasings = 'train' if split == 'train' else 'held_out'
-  templates = (np.arange(NUM_TRAIN_TEMPLATES) if phrasings == 'train' else
-               np.arange(NUM_TRAIN_TEMPLATES, len(TEMPLATES)))
   num = len(rows) * canvases_per_image
 
   def example(i: int) -> dict[str, np.ndarray]:
@@ -237,15 +251,14 @@ def make_source(split: str, image_size: int = 64, seed: int = 0,
     content = np.array([labels[row], colour, size_class(box[3]),
                         place_class(box)], np.int32)
     template = int(rng.choice(templates))
-    words = copy.deepcopy(rng.bit_generator.state)
-    caption = caption_for(content, template, rng)
     contrast = content.copy()  # the same sentence with another digit
     contrast[0] = (content[0] + np.random.default_rng(
         (seed, _SPLIT_IDS[split], int(i), 1)).integers(1, 10)) % 10
+    caption, contrast_caption = caption_pair(caption_for, content, contrast,
+                                             template, rng)
     return {'image': render(crops[row], box, colour, image_size),
             'caption': encode(caption),
-            'contrast_caption': encode(caption_for(
-                contrast, template, generator_from(words))),
+            'contrast_caption': encode(contrast_caption),
             'box': box, 'content': content,
             'label': content[0]}
 
