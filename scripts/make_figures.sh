@@ -63,7 +63,7 @@ last_grid "$runs/stargan" test_grid docs/stargan_digits_test_grid.png
 
 # docs/gawwn.md: the caption and box grids of the last evaluation, 2x nearest.
 timed gawwn "${main[@]}" --config=configs/gawwn.py --workdir="$runs/gawwn" \
-  --config.num_train_steps=6000 --config.eval_every_steps=1000
+  --config.num_train_steps=10000 --config.eval_every_steps=2000
 for name in captions boxes; do
   last_grid "$runs/gawwn" "$name" "docs/gawwn_digits_$name.png"
 done

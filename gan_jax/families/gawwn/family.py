@@ -21,7 +21,9 @@ Knowingly different:
   * the caption encoder is a small char-CNN-GRU trained here by DS-SJE on
     the task's own captions (the release loads CUB's precomputed 1,024-d
     char-CNN-RNN embeddings): ``text_steps`` DS-SJE updates of
-    ``text_batch_size`` captions before the game's first step;
+    ``text_batch_size`` captions before the game's first step; beside the
+    GRU it reads words through a max over the first conv layer's features
+    (``model.text_read_words``);
   * 64 px and ngf = ndf = 32 on the digits (the release: 128 px, 128);
     the transposed convolutions after the 16 x 16 join halve the width as
     the release's do, one fewer of them;
@@ -168,7 +170,8 @@ class GAWWN(base.Family):
         image_size=config.image_size, ndf=model.ndf,
         text_width=model.text_width, axis_name=axis_name,
         conv_impl=model.conv_impl)
-    self.text_encoder = text.CharEncoder(model.text_dim)
+    self.text_encoder = text.CharEncoder(
+        model.text_dim, read_words=model.text_read_words)
     self.image_encoder = text.ImageEncoder(model.text_dim)
     self.g_tx = optim.make_optimizer(config.optimizer, num_train_steps)
     self.d_tx = optim.make_optimizer(config.optimizer, num_train_steps,
