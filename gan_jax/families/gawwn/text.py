@@ -88,9 +88,9 @@ class CharEncoder(nn.Module):
     states = nn.RNN(nn.GRUCell(self.width))(h, seq_lengths=lengths)
     mask = (jnp.arange(h.shape[1])[None, :] < lengths[:, None])[..., None]
     mean = jnp.sum(states * mask, 1) / jnp.maximum(lengths, 1)[:, None]
-    if self.read_words:
-      mean = jnp.concatenate([mean, words], axis=-1)
-    return nn.Dense(self.embedding_dim)(mean)
+    summary = (jnp.concatenate([mean, words], axis=-1) if self.read_words
+               else mean)
+    return nn.Dense(self.embedding_dim)(summary)
 
 
 class ImageEncoder(nn.Module):
