@@ -153,6 +153,13 @@ def test_caption_encoder_shapes_padding_and_the_ds_sje_loss():
   # The first caption alone gives the same embedding: padding is masked.
   np.testing.assert_allclose(encoder.apply(params, codes[:1])[0], out[0],
                              rtol=1e-5, atol=1e-6)
+  # The paper's encoder alone (read_words=False): its last layer reads the
+  # GRU's 8 units, not those and the 8 word maxima.
+  paper = text.CharEncoder(embedding_dim=12, width=8, read_words=False)
+  paper_params = paper.init(KEY, codes)
+  assert paper.apply(paper_params, codes).shape == (2, 12)
+  assert paper_params['params']['Dense_0']['kernel'].shape == (8, 12)
+  assert params['params']['Dense_0']['kernel'].shape == (16, 12)
   with pytest.raises(ValueError, match="characters outside the alphabet: '!'"):
     whatwhere.encode('a red 7!')
   with pytest.raises(ValueError, match='more than 80'):
