@@ -77,6 +77,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # 'digits' (embedded), 'folder:PATH' (image files), 'tfds:NAME[SPLIT]'.
   config.data.source = 'digits'
   config.data.tfds_dir = ''  # TFDS data_dir for tfds: sources; '' = default
+  # Held-out images (never trained on) that --mode=inpaint fills without
+  # --input; 'digits[test]' is outside data.source only when that is
+  # 'digits[train]'.
+  config.data.eval_source = 'digits[test]'
   config.data.num_workers = 2  # decoding threads
   config.data.prefetch = 4  # steps decoded ahead
 
@@ -103,6 +107,23 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.interpolate_num_walks = 8
   config.interpolate_num_steps = 10  # ... and images per walk
 
+  # --mode=inpaint: fill holes by latent search (Yeh et al. 2017;
+  # gan_jax/families/dcgan/inpainting.py), in --input=DIR's images or else
+  # the held-out data.eval_source's, scored in OUTPUT/metrics.json.
+  # The holes: 'center' (a quarter of the area), 'half' (the left half),
+  # 'random_blocks' (a quarter, in squares) or a folder of masks (black =
+  # hole) at the image size.
+  config.inpaint_mask = 'center'
+  config.inpaint_num_images = 359  # the first N images are filled
+  config.inpaint_iterations = 1500  # Adam steps on z (the paper's 1,500)
+  config.inpaint_candidates = 16  # z's searched per image; the best is kept
+  config.inpaint_lr = 0.01  # Adam's learning rate on z
+  config.inpaint_perceptual_weight = 0.003  # lambda of -log D(G(z)) (paper)
+  config.inpaint_window = 7  # side of the context loss's weighting window
+  config.inpaint_blend_iterations = 2000  # conjugate-gradient steps (Poisson)
+  config.inpaint_batch_size = 64  # images per compiled search
+  config.inpaint_grid_rows = 16  # images in OUTPUT/grid.png
+
   if preset in (None, '', 'digits'):
     pass
   elif preset == 'anime':
@@ -112,6 +133,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     config.num_epochs = 60
     config.checkpoint_every_steps = 1000
     config.data.source = 'folder:'  # required: folder:/path/to/anime_faces
+    config.data.eval_source = ''  # e.g. folder:/path/to/anime_faces_eval
     config.reuse_fake = True  # the update of the PyTorch reference
     config.eval_metrics = ('fid', 'kid', 'pr')
   elif preset == 'conditional':
@@ -130,6 +152,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     config.num_epochs = {'mnist': 20, 'cifar10': 50, 'celeba': 20}[preset]
     config.checkpoint_every_steps = 1000
     config.data.source = 'tfds:' + {'celeba': 'celeb_a'}.get(preset, preset)
+    config.data.eval_source = config.data.source + '[test]'
     config.eval_metrics = ('fid', 'kid', 'pr')
   else:
     raise ValueError(f'unknown preset {preset!r} for configs/dcgan.py; '

@@ -41,12 +41,15 @@ def define_flags(flag_values: flags.FlagValues, sys_argv=None) -> None:
                       flag_values=flag_values)
   flags.DEFINE_string('mode', 'train', "What to do with the workdir's run: "
                       "train, eval, or one of the family's modes (DCGAN: "
-                      'generate, interpolate; pix2pix: translate).', flag_values=flag_values)
+                      'generate, interpolate, inpaint; pix2pix: translate; '
+                      'context_encoder: inpaint).', flag_values=flag_values)
   flags.DEFINE_string('output', None, "Folder for a family's mode (default: "
                       'WORKDIR/MODE, e.g. WORKDIR/generate).',
                       flag_values=flag_values)
   flags.DEFINE_string('input', None, "Folder of images for a family's mode "
-                      'that reads them (pix2pix: --mode=translate).',
+                      'that reads them (pix2pix: --mode=translate; '
+                      '--mode=inpaint, which otherwise fills '
+                      'data.eval_source).',
                       flag_values=flag_values)
   flags.DEFINE_bool('show_config', False, "Print the config's fields (with "
                     'the preset and --config.FIELD overrides applied), their '

@@ -29,7 +29,8 @@ def run(config, workdir: str, mode: str = 'train', output: str | None = None,
   """Dispatches --mode: the toys, train, eval, or a family's own mode.
 
   ``input_dir`` (--input) is for the modes that read a folder of the user's
-  files (pix2pix's translate): such a mode takes an ``input_dir`` argument.
+  files (pix2pix's translate, inpaint): such a mode takes an ``input_dir``
+  argument, optional where it has a default.
   A mode that takes a ``workdir`` argument gets the run's folder.
   """
   family = config.get('family', '')
@@ -49,15 +50,19 @@ def run(config, workdir: str, mode: str = 'train', output: str | None = None,
     raise errors.ConfigError(
         f'--mode={mode}: config.family {family!r} has the modes '
         f"{('train', 'eval', *own)}")
-  reads_input = 'input_dir' in inspect.signature(own[mode]).parameters
-  if reads_input and not input_dir:
+  parameters = inspect.signature(own[mode]).parameters
+  reads_input = 'input_dir' in parameters
+  # A mode whose input_dir has a default reads other images without --input
+  # (inpaint: config.data.eval_source).
+  if reads_input and not input_dir and (
+      parameters['input_dir'].default is inspect.Parameter.empty):
     raise errors.ConfigError(f'--mode={mode} needs --input=DIR, the folder '
                              'of images to read')
   if input_dir and not reads_input:
     raise errors.ConfigError(f'--input: --mode={mode} reads no input folder')
   trained, state, step = loop.restore_trained(config, workdir)
   extra = {'input_dir': input_dir} if reads_input else {}
-  if 'workdir' in inspect.signature(own[mode]).parameters:
+  if 'workdir' in parameters:
     extra['workdir'] = workdir  # e.g. for the run's cached evaluation models
   return trained.modes[mode](state, step,
                              output or os.path.join(workdir, mode), **extra)

@@ -68,6 +68,34 @@ for name in captions boxes; do
   last_grid "$runs/gawwn" "$name" "docs/gawwn_digits_$name.png"
 done
 
+# docs/inpainting.md: a DCGAN on the digits' training split and the Context
+# Encoder fill the held-out digits' centre holes (the table's runs); the
+# figure: the first 8 rows of the latent-search grid and the Context
+# Encoder's column beside them.
+dcgan_train=(--config=configs/dcgan.py "--config.data.source=digits[train]"
+             --workdir="$runs/dcgan_train")
+timed dcgan_train_split "${main[@]}" "${dcgan_train[@]}"
+timed inpaint_latent_search "${main[@]}" "${dcgan_train[@]}" --mode=inpaint \
+  --config.inpaint_num_images=128 --output="$runs/inpaint_latent_search"
+timed context_encoder "${main[@]}" --config=configs/context_encoder.py \
+  --workdir="$runs/context_encoder"
+timed inpaint_context_encoder "${main[@]}" --config=configs/context_encoder.py \
+  --workdir="$runs/context_encoder" --mode=inpaint \
+  --config.inpaint_num_images=128 --output="$runs/inpaint_context_encoder"
+python -c "
+import sys
+import numpy as np
+from PIL import Image
+from gan_jax.core import visualize
+ls, ce = sys.argv[1:3]
+folders = [f'{ls}/{m}' for m in ('original', 'masked', 'mean_fill', 'harmonic',
+                                 'g_of_z', 'latent_search_blended')]
+images = [np.asarray(Image.open(f'{folder}/{i:06d}.png'))[..., None]
+          for i in range(8) for folder in folders + [f'{ce}/context_encoder']]
+grid = visualize.image_grid(visualize.from_uint8(np.stack(images)), cols=7)
+visualize.save_png(grid, 'docs/inpainting_digits_center.png', scale=2)
+" "$runs/inpaint_latent_search" "$runs/inpaint_context_encoder"
+
 # README, docs/toy_1d.md: Figure 1 of Goodfellow et al. from the 1-D toy.
 timed toy_1d "${main[@]}" --config=configs/toy_1d.py --workdir="$runs/toy_1d"
 for name in figure_1 training_snapshots training_curves; do

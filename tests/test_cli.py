@@ -52,7 +52,8 @@ def test_mistakes_are_one_line(args, message):
 
 @pytest.mark.parametrize('config,message', [
     ('configs/nope.py', '--config=configs/nope.py: no config file '
-     'configs/nope.py (the config files: configs/cyclegan.py, '
+     'configs/nope.py (the config files: configs/context_encoder.py, '
+         'configs/cyclegan.py, '
      'configs/dcgan.py, configs/gawwn.py, configs/pix2pix.py'),
     ('configs/dcgan.py:imagenet', "--config=configs/dcgan.py:imagenet: "
      "unknown preset 'imagenet' for configs/dcgan.py; its presets: digits, "

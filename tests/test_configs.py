@@ -72,7 +72,7 @@ def test_unknown_family_and_the_old_field_name():
   config.family = 'stylegan'
   # (test_loop registers a test family: the list may hold more.)
   with pytest.raises(errors.ConfigError, match="config.family must be one of "
-                     r"\('conditional_dcgan', 'cyclegan', 'dcgan'.*"
+                     r"\('conditional_dcgan', 'context_encoder', 'cyclegan', 'dcgan'.*"
                      "got 'stylegan'"):
     loop.validate(config)
   config.family = 'dcgan'

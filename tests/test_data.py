@@ -67,8 +67,9 @@ def test_folder_source_centre_crops(tmp_path):
 
 @pytest.mark.parametrize('source,match', [
     ('folder:/no/such/dir', 'does not exist'),
-    ('imagenet', "'digits', 'folder:PATH', 'tfds:NAME\\[SPLIT\\]' or "
-     "'attributes:PATH'"),
+    ('imagenet', r"'digits\[SPLIT\]' \(SPLIT train or test; none: all\), "
+     r"'folder:PATH', 'tfds:NAME\[SPLIT\]' or 'attributes:PATH'"),
+    ('digits[val]', r"data.source must be 'digits\[SPLIT\]'"),
     ('attributes:/no/such/dir', 'does not exist'),
 ])
 def test_bad_sources(source, match):

@@ -59,5 +59,5 @@ def test_modes_need_a_checkpoint_and_a_family_that_has_them(tiny_config,
     modes.run(toy_1d.get_config(), str(tmp_path), 'eval')
   with pytest.raises(errors.UserError, match=(
       r"^--mode=translate: config.family 'dcgan' has the modes \('train', "
-      r"'eval', 'generate', 'interpolate'\)")):
+      r"'eval', 'generate', 'interpolate', 'inpaint'\)")):
     modes.run(tiny_config, str(tmp_path), 'translate')

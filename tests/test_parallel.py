@@ -79,6 +79,43 @@ def test_eight_devices_match_one_device_under_shard_map_and_pmap():
                           'devices; use a multiple of 8')
 
 
+_CONTEXT_ENCODER = textwrap.dedent('''
+    import json, sys
+    import jax
+    jax.config.update('jax_num_cpu_devices', 4)
+    import numpy as np
+    sys.path.insert(0, 'configs')
+    import context_encoder
+    from gan_jax.core import loop
+
+    def run(num_devices, batch_size=8):
+      # Random-block and centre masks of different sizes on each device:
+      # masks and the reconstruction's normaliser must be global.
+      config = context_encoder.get_config()
+      config.batch_size, config.model.base_width = batch_size, 4
+      training = loop.build_training(config, 10,
+                                     devices=jax.devices()[:num_devices])
+      state = training.init(jax.random.PRNGKey(0))
+      rng = np.random.default_rng(0)
+      for _ in range(3):
+        batch = {'image': rng.integers(0, 256, (1, batch_size, 32, 32, 1),
+                                       np.uint8)}
+        state, _ = training.train_step(state, training.put_batch(batch))
+      return jax.device_get(state)
+
+    diffs = jax.tree.map(lambda a, b: float(np.max(np.abs(
+        np.asarray(a, np.float64) - np.asarray(b, np.float64)))), run(1),
+                         run(4))
+    print(json.dumps(max(jax.tree.leaves(diffs))))
+''')
+
+
+def test_context_encoder_on_four_devices_matches_one_device():
+  result = _python(['-c', _CONTEXT_ENCODER])
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert json.loads(result.stdout.strip().splitlines()[-1]) < TOLERANCE
+
+
 def test_check_divisible():
   parallel.check_divisible(16, 8)
   with pytest.raises(parallel.ParallelError, match='batch_size 10 .* 4 devices'):

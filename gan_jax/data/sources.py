@@ -18,6 +18,9 @@ per-example shape and dtype:
 Kinds (``config.data.source``):
 
   'digits'             scikit-learn's 1,797 handwritten digits; labels 0..9.
+  'digits[train]'      their 1,438 training digits, or 'digits[test]' the 359
+                       held out (``digits_split``: the split the project's
+                       digits classifier and translation tasks use).
   'folder:PATH'        every JPEG/PNG below PATH (recursively); with labels,
                        one subfolder of PATH per class.
   'tfds:NAME[SPLIT]'   a prepared TFDS dataset's 'image' (and 'label').
@@ -84,7 +87,8 @@ class Source:
     return len(self.class_names)
 
 
-SOURCES = "'digits', 'folder:PATH', 'tfds:NAME[SPLIT]' or 'attributes:PATH'"
+SOURCES = ("'digits[SPLIT]' (SPLIT train or test; none: all), 'folder:PATH', "
+           "'tfds:NAME[SPLIT]' or 'attributes:PATH'")
 KINDS = ('digits', 'folder:', 'tfds:', 'attributes:')
 _LABEL_SOURCES = ("'digits', 'folder:PATH' (one subfolder per class) or "
                   "'tfds:NAME[SPLIT]'")
@@ -99,10 +103,26 @@ _LABEL_FEATURE = {'label': ((), np.dtype(np.int32))}
 
 def kind_of(source: str) -> str | None:
   """Which of ``KINDS`` ``config.data.source`` is ('folder:' for
-  'folder:PATH'), or None."""
+  'folder:PATH', 'digits' for 'digits[test]'), or None."""
+  if source in ('digits',) + tuple(f'digits[{s}]' for s in DIGITS_SPLITS):
+    return 'digits'
   return next((k for k in KINDS
-               if source == k or (k.endswith(':') and source.startswith(k))),
-              None)
+               if k.endswith(':') and source.startswith(k)), None)
+
+
+# The held-out share of the digits and the seed of their split: one split for
+# the whole project (the digits classifier learns on its training part, and
+# every task scored on held-out digits holds out the same ones).
+DIGITS_SPLITS = ('train', 'test')
+_DIGITS_TEST_FRACTION = 0.2
+_DIGITS_SPLIT_SEED = 0
+
+
+def digits_split(num: int) -> tuple[np.ndarray, np.ndarray]:
+  """(training indices, held-out indices) of ``num`` digits."""
+  order = np.random.default_rng(_DIGITS_SPLIT_SEED).permutation(num)
+  held_out = int(num * _DIGITS_TEST_FRACTION)
+  return order[held_out:], order[:held_out]
 
 
 def make_source(source: str, image_size: int, channels: int,
@@ -131,7 +151,8 @@ def make_source(source: str, image_size: int, channels: int,
                     f'come from {_LABEL_SOURCES}')
   rest = source[len(kind):]
   if kind == 'digits':
-    return digits_source(image_size, channels, labels=labels)
+    return digits_source(image_size, channels, labels=labels,
+                         split=source[len('digits['):-1] or 'all')
   if kind == 'folder:':
     return folder_source(rest, image_size, channels, labels=labels)
   if kind == 'tfds:':
@@ -161,21 +182,30 @@ def _as_hwc(images: Sequence[Image.Image], channels: int) -> np.ndarray:
 
 
 def digits_source(image_size: int, channels: int, *,
-                  labels: bool = False) -> Source:
+                  labels: bool = False, split: str = 'all') -> Source:
   """scikit-learn's bundled 1,797 handwritten digits (8x8, 17 grey levels);
-  with ``labels``, 'label' is the digit (scikit-learn's ``target``)."""
+  with ``labels``, 'label' is the digit (scikit-learn's ``target``).
+  ``split`` 'train' or 'test' keeps that part of ``digits_split`` (in the
+  split's order); 'all' keeps every digit."""
   from sklearn import datasets  # pylint: disable=g-import-not-at-top
   digits = datasets.load_digits()
-  pixels = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
+  rows = np.arange(len(digits.images))
+  if split != 'all':
+    if split not in DIGITS_SPLITS:
+      raise DataError(f"digits split must be one of {DIGITS_SPLITS}, got "
+                      f'{split!r}')
+    rows = digits_split(len(rows))[DIGITS_SPLITS.index(split)]
+  name = 'digits' if split == 'all' else f'digits[{split}]'
+  pixels = np.round(digits.images[rows] * (255.0 / 16.0)).astype(np.uint8)
   images = _as_hwc([
       _to_channels(_fit(Image.fromarray(p, mode='L'), image_size), channels)
       for p in pixels], channels)
   features = dict(_image_feature(image_size, channels))
   if not labels:
-    return Source('digits', len(images), features,
+    return Source(name, len(images), features,
                   lambda indices: {'image': images[indices]})
-  targets = digits.target.astype(np.int32)
-  return Source('digits', len(images), {**features, **_LABEL_FEATURE},
+  targets = digits.target[rows].astype(np.int32)
+  return Source(name, len(images), {**features, **_LABEL_FEATURE},
                 lambda indices: {'image': images[indices],
                                  'label': targets[indices]},
                 class_names=tuple(str(d) for d in range(10)))
@@ -400,7 +430,8 @@ def folder_source(root: str, image_size: int, channels: int,
 
   if not labels:
     return Source(f'folder:{root}', len(paths), features,
-                  lambda indices: {'image': load_images(indices)})
+                  lambda indices: {'image': load_images(indices)},
+                  file_names=tuple(os.path.relpath(p, root) for p in paths))
   unusable = [name for name, p in zip(class_names, class_paths) if not p]
   if unusable:
     raise DataError(f'data.source folder {root!r}: {len(unusable)} class '

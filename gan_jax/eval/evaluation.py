@@ -47,7 +47,7 @@ def validate(config) -> None:
   if unknown:
     raise errors.ConfigError(
         f'config.eval_metrics: unknown {unknown}, choose from {METRICS}')
-  if 'digits' in metrics_ and config.data.source != 'digits':
+  if 'digits' in metrics_ and sources.kind_of(config.data.source) != 'digits':
     raise errors.ConfigError(
         "config.eval_metrics 'digits' scores digits only; data.source is "
         f'{config.data.source!r} (use fid/kid/pr)')

@@ -3,7 +3,8 @@
 The players are ``models.Generator`` / ``models.Discriminator``, the update
 ``step.make_train_step``; this file wires them to the config and to the loop:
 config checks, the data, the fixed-noise grid, evaluation samples, and the
-``generate`` / ``interpolate`` modes (``sampling``).
+``generate`` / ``interpolate`` modes (``sampling``) and ``inpaint`` (latent
+search, ``inpainting``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from gan_jax import losses
 from gan_jax.core import errors, optim
 from gan_jax.data import sources
 from gan_jax.families import base
-from gan_jax.families.dcgan import models, sampling, step
+from gan_jax.families.dcgan import inpainting, models, sampling, step
 from gan_jax.nn import latent, layers
 
 
@@ -153,7 +154,8 @@ class DCGAN(base.Family):
   @property
   def modes(self):
     return {'generate': functools.partial(sampling.generate, self),
-            'interpolate': functools.partial(sampling.interpolate, self)}
+            'interpolate': functools.partial(sampling.interpolate, self),
+            'inpaint': functools.partial(inpainting.inpaint, self)}
 
 
 FAMILY = DCGAN
