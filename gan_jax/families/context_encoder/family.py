@@ -148,18 +148,17 @@ class ContextEncoder(base.Family):
     """'context_encoder': the prediction pasted into the holes of
     ``images`` (and 'prediction', the whole output), batch by batch at the
     training batch size (batch norm sees batches like those it trained on;
-    the last one padded)."""
+    a short last batch is topped up with the first images, not zeros, which
+    would skew its statistics)."""
     del key  # deterministic
     g = state.players['g']
     size = self.config.batch_size
     pasted, raw = [], []
     for start in range(0, len(images), size):
-      part = images[start:start + size]
-      count = len(part)
-      pad = [(0, size - count)] + [(0, 0)] * 3
-      out = self._predict(g.params, g.batch_stats, np.pad(part, pad),
-                          np.pad(known[start:start + size], pad,
-                                 constant_values=1))
+      index = np.arange(start, start + size) % len(images)
+      count = min(size, len(images) - start)
+      out = self._predict(g.params, g.batch_stats, images[index],
+                          known[index])
       pasted.append(np.asarray(out[0])[:count])
       raw.append(np.asarray(out[1])[:count])
     return {'prediction': np.concatenate(raw),
