@@ -110,8 +110,10 @@ def _names(source: sources.Source, count: int) -> list[str]:
           for p, stem in zip(paths, stems)]
 
 
-def _load(config, input_dir: str | None):
-  """(uint8 images, labels or None, names, what) of the images to fill."""
+def load(config, input_dir: str | None = None):
+  """(uint8 images, labels or None, names, what) of the images to fill:
+  ``input_dir``'s, else config.data.eval_source's first
+  ``inpaint_num_images``."""
   size, channels = config.image_size, config.channels
   if input_dir:
     source = sources.folder_source(input_dir, size, channels)
@@ -148,9 +150,12 @@ class InpaintEvaluator:
   ``active`` and ``skipped`` (the loop's evaluator interface).
   """
 
-  def __init__(self, config, cache_dir: str, input_dir: str | None = None):
+  def __init__(self, config, cache_dir: str, input_dir: str | None = None,
+               loaded: tuple | None = None):
+    """``loaded``: ``load(config, input_dir)``'s result, if already read."""
     validate(config)
-    self.originals, labels, self.names, self.what = _load(config, input_dir)
+    self.originals, labels, self.names, self.what = (
+        loaded or load(config, input_dir))
     self.images = visualize.from_uint8(self.originals)
     self.known = masks.make_masks(config.inpaint_mask, len(self.images),
                                   config.image_size, config.seed)

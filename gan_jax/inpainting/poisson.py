@@ -22,6 +22,8 @@ the smoothest fill of the border values), the classical baseline.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -48,13 +50,15 @@ def _blend_one(target, source, known, tolerance, max_iterations):
   return known * target + hole * solution
 
 
+@functools.partial(jax.jit, static_argnames=('tolerance', 'max_iterations'))
 def blend(target: jax.Array, source: jax.Array, known: jax.Array, *,
           tolerance: float = 1e-6, max_iterations: int = 2000) -> jax.Array:
   """Poisson-blends ``source`` into the holes of ``target``.
 
   target, source: (N, H, W, C) float; known: (N, H, W, 1), 1 = known pixel.
   Returns (N, H, W, C): ``target`` where known, the Poisson solution in the
-  hole. ``tolerance`` is CG's relative residual.
+  hole. ``tolerance`` is CG's relative residual. Jitted (one compile per
+  shape and setting).
   """
   return jax.vmap(lambda t, s, k: _blend_one(t, s, k, tolerance,
                                              max_iterations))(

@@ -43,13 +43,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.core import errors, optim
+from gan_jax.core import errors, optim, visualize
 from gan_jax.core import state as state_lib
 from gan_jax.data import sources
 from gan_jax.families import base
 from gan_jax.families.context_encoder import models, step
 from gan_jax.families.dcgan import models as dcgan_models
-from gan_jax.inpainting import completion
+from gan_jax.families.dcgan import step as dcgan_step
+from gan_jax.inpainting import completion, masks
 from gan_jax.nn import layers
 
 EVAL_METRICS = ('hole', 'digits', 'fid')
@@ -108,10 +109,8 @@ class ContextEncoder(base.Family):
         image_size=config.image_size, base_width=model.base_width,
         init_stddev=model.init_stddev, axis_name=axis_name,
         conv_impl=model.conv_impl)
-    opt = config.optimizer
-    self.g_tx = optim.make_optimizer(opt, num_train_steps)
-    self.d_tx = optim.make_optimizer(opt, num_train_steps,
-                                     opt.d_lr_multiplier)
+    self.g_tx, self.d_tx = dcgan_step.make_optimizers(config.optimizer,
+                                                      num_train_steps, 1)
     self.train_step = step.make_train_step(
         self.generator, self.discriminator, self.g_tx, self.d_tx,
         train_mask=config.train_mask,
@@ -165,23 +164,27 @@ class ContextEncoder(base.Family):
             'context_encoder': np.concatenate(pasted)}
 
   @functools.cached_property
-  def _grid_evaluator(self):
-    config = self.config.copy_and_resolve_references()
-    config.eval_metrics = ()
-    config.inpaint_num_images = config.num_sample_images
-    return completion.InpaintEvaluator(config, '')
+  def _held_out(self) -> tuple:
+    """data.eval_source's images, read once for the grids and evaluation."""
+    return completion.load(self.config)
 
   def sample_grid(self, state):
-    """masked | filled | original for the first held-out images."""
-    ev = self._grid_evaluator
-    filled = self.fill(state, ev.images, ev.known)['context_encoder']
-    rows = np.stack([completion.masked(ev.images, ev.known), filled,
-                     ev.images], 1)
+    """masked | filled | original for the first ``num_sample_images`` (at
+    most ``inpaint_num_images``) held-out images: the evaluation's first
+    images and holes."""
+    config = self.config
+    images = visualize.from_uint8(
+        self._held_out[0][:config.num_sample_images])
+    known = masks.make_masks(config.inpaint_mask, len(images),
+                             config.image_size, config.seed)
+    filled = self.fill(state, images, known)['context_encoder']
+    rows = np.stack([completion.masked(images, known), filled, images], 1)
     return rows.reshape(-1, *rows.shape[2:]), 6
 
   def make_evaluator(self, source, cache_dir):
     del source  # scored on the held-out images, not the training data
-    return completion.InpaintEvaluator(self.config, cache_dir)
+    return completion.InpaintEvaluator(self.config, cache_dir,
+                                       loaded=self._held_out)
 
   def evaluate(self, evaluator, state) -> dict:
     filled = self.fill(state, evaluator.images, evaluator.known)

@@ -44,14 +44,13 @@ differs, and what we chose:
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 from gan_jax.core import errors
+from gan_jax.families.pix2pix.family import padded_chunks
 from gan_jax.inpainting import completion, poisson
 from gan_jax.nn import latent
 
@@ -148,23 +147,21 @@ def make_fill(family, state) -> completion.Fill:
   g_vars = family.g_variables(state)
   d = state.players['d']
   d_vars = (d.params, d.batch_stats)
-  blend = jax.jit(functools.partial(
-      poisson.blend, max_iterations=config.inpaint_blend_iterations))
 
   def fill(images, known, key):
     size = config.inpaint_batch_size
     completions = []
-    for index, start in enumerate(range(0, len(images), size)):
-      chunk = images[start:start + size]
-      count = len(chunk)
-      pad = [(0, size - count)] + [(0, 0)] * 3  # one shape: one compile
-      out = search(g_vars, d_vars, np.pad(chunk, pad),
-                   np.pad(known[start:start + size], pad, constant_values=1),
+    # Every chunk padded to one shape: one compile. Each image is searched
+    # alone (a vmap), so padding rows never touch the real ones.
+    for index, ((_, chunk, count), (_, chunk_known, _)) in enumerate(zip(
+        padded_chunks(images, size), padded_chunks(known, size))):
+      out = search(g_vars, d_vars, chunk, chunk_known,
                    jax.random.fold_in(key, index))
       completions.append(np.asarray(out['completion'])[:count])
     raw = np.concatenate(completions)
     pasted = images * known + raw * (1.0 - known)
-    blended = np.asarray(blend(images, raw, known))
+    blended = np.asarray(poisson.blend(
+        images, raw, known, max_iterations=config.inpaint_blend_iterations))
     return {'g_of_z': raw, 'latent_search': pasted,
             'latent_search_blended': blended}
 
