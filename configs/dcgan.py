@@ -77,10 +77,11 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # 'digits' (embedded), 'folder:PATH' (image files), 'tfds:NAME[SPLIT]'.
   config.data.source = 'digits'
   config.data.tfds_dir = ''  # TFDS data_dir for tfds: sources; '' = default
-  # Held-out images (never trained on) that --mode=inpaint fills without
-  # --input; 'digits[test]' is outside data.source only when that is
-  # 'digits[train]'.
-  config.data.eval_source = 'digits[test]'
+  # Held-out real images (never trained on), same spec as data.source: the
+  # reference of fid/kid/pr/digits scores and the images --mode=inpaint
+  # fills without --input; '' = score against data.source (e.g.
+  # 'digits[test]' beside data.source='digits[train]').
+  config.data.eval_source = ''
   config.data.num_workers = 2  # decoding threads
   config.data.prefetch = 4  # steps decoded ahead
 
@@ -133,7 +134,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     config.num_epochs = 60
     config.checkpoint_every_steps = 1000
     config.data.source = 'folder:'  # required: folder:/path/to/anime_faces
-    config.data.eval_source = ''  # e.g. folder:/path/to/anime_faces_eval
+    # The faces scores compare against: folder:/path/to/anime_faces_eval.
+    config.data.eval_source = ''
     config.reuse_fake = True  # the update of the PyTorch reference
     config.eval_metrics = ('fid', 'kid', 'pr')
   elif preset == 'conditional':

@@ -73,7 +73,7 @@ done
 # figure: the first 8 rows of the latent-search grid and the Context
 # Encoder's column beside them.
 dcgan_train=(--config=configs/dcgan.py "--config.data.source=digits[train]"
-             --workdir="$runs/dcgan_train")
+             "--config.data.eval_source=digits[test]" --workdir="$runs/dcgan_train")
 timed dcgan_train_split "${main[@]}" "${dcgan_train[@]}"
 timed inpaint_latent_search "${main[@]}" "${dcgan_train[@]}" --mode=inpaint \
   --config.inpaint_num_images=128 --output="$runs/inpaint_latent_search"

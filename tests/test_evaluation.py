@@ -1,15 +1,20 @@
 """Evaluation during training and on a checkpoint, with every extractor."""
 
+import importlib.util
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
+from PIL import Image
 
 from gan_jax import modes
-from gan_jax.core import errors, loop
+from gan_jax.core import errors, loop, visualize
 from gan_jax.data import sources
 from gan_jax.eval import evaluation
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_validate_names_the_field(tiny_config):
@@ -122,3 +127,54 @@ def test_mode_eval_with_every_metric_skipped_is_one_error(run_with_eval,
                      match='every metric of config.eval_metrics was skipped: '
                      'fid/kid: no FID Inception weights'):
     modes.evaluate_checkpoint(config, workdir)
+
+
+def test_eval_source_is_the_reference_of_the_scores(run_with_eval):
+  """data.eval_source's real images (held out) are what samples are scored
+  against, not the training source's."""
+  config, workdir, summary = run_with_eval
+  config = config.copy_and_resolve_references()
+  config.data.eval_source = 'digits[test]'
+  family, _, _ = loop.restore_trained(config, workdir)
+  evaluator = family.make_evaluator(family.make_source(), str(workdir))
+  held_out = sources.make_source('digits[test]', 32, 1)
+  assert evaluator.source.name == held_out.name
+  assert evaluator.source.num_examples == held_out.num_examples == 359
+  report = modes.evaluate_checkpoint(config, workdir)
+  # The floor is now two halves of the 359 held-out digits.
+  assert (report['metrics']['digits_fd_real_halves']
+          != summary['eval']['digits_fd_real_halves'])
+
+
+def test_score_samples_script_scores_a_folder_like_the_run(run_with_eval,
+                                                          tmp_path, capsys):
+  """The run's own evaluation samples, saved as PNGs and scored by
+  scripts/score_samples.py, get the run's scores."""
+  config, workdir, summary = run_with_eval
+  family, state, _ = loop.restore_trained(config, workdir)
+  key = jax.random.fold_in(jax.random.PRNGKey(config.seed),
+                           evaluation.EVAL_STREAM)
+  folder = tmp_path / 'samples'
+  folder.mkdir()
+  count = 0
+  for batch in family.eval_batches(state, key, config.eval_num_samples,
+                                   config.batch_size):
+    for image in visualize.to_uint8(batch['image']):
+      Image.fromarray(image[..., 0]).save(folder / f'{count:04d}.png')
+      count += 1
+  path = os.path.join(ROOT, 'scripts', 'score_samples.py')
+  spec = importlib.util.spec_from_file_location('score_samples', path)
+  script = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(script)
+  args = ['--samples', str(folder), '--reference', 'digits',
+          '--image_size', '32', '--channels', '1', '--metrics', 'digits',
+          '--batch_size', str(config.batch_size),
+          '--eval_batch_size', str(config.eval_batch_size),
+          '--cache_dir', os.path.join(workdir, 'eval')]
+  assert script.main(args + ['--num', '1000']) == 0
+  scores = json.loads(capsys.readouterr().out)
+  run = {k: v for k, v in summary['eval'].items() if k != 'step'}
+  assert {k: scores[k] for k in run} == pytest.approx(run)
+  assert scores['eval_num_samples'] == count == 40  # --num beyond the folder
+  assert script.main(args[:1] + [str(tmp_path / 'none')] + args[2:]) == 2
+  assert 'score_samples.py: error:' in capsys.readouterr().err

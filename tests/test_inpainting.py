@@ -121,7 +121,7 @@ def trained_run(tmp_path_factory):
   config.batch_size, config.model.base_width, config.model.z_dim = 16, 4, 8
   config.num_train_steps, config.num_sample_images = 2, 4
   config.eval_metrics = ()
-  config.data.source = 'digits[train]'
+  config.data.source, config.data.eval_source = 'digits[train]', 'digits[test]'
   config.inpaint_num_images, config.inpaint_batch_size = 5, 4
   config.inpaint_iterations, config.inpaint_candidates = 3, 2
   config.inpaint_grid_rows = 3

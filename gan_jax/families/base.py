@@ -114,8 +114,14 @@ class Family(abc.ABC):
     evaluation.validate(config)
 
   def make_evaluator(self, source: sources.Source, cache_dir: str):
-    """The scorer of this family's samples (cached features in cache_dir)."""
-    return evaluation.Evaluator(self.config, source, cache_dir)
+    """The scorer of this family's samples (cached features in cache_dir),
+    against the real images of data.eval_source where set (held-out images
+    no run trains on, e.g. anime_faces_eval), else of the training source."""
+    config = self.config
+    if config.data.get('eval_source', ''):
+      source = sources.make_source(config.data.eval_source, config.image_size,
+                                   config.channels, config.data.tfds_dir)
+    return evaluation.Evaluator(config, source, cache_dir)
 
   def evaluate(self, evaluator, state: state_lib.TrainState) -> dict:
     """The metrics of ``state``'s samples, by ``make_evaluator``'s scorer."""
