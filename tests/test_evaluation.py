@@ -136,7 +136,8 @@ def test_eval_source_is_the_reference_of_the_scores(run_with_eval):
   config = config.copy_and_resolve_references()
   config.data.eval_source = 'digits[test]'
   family, _, _ = loop.restore_trained(config, workdir)
-  evaluator = family.make_evaluator(family.make_source(), str(workdir))
+  evaluator = family.make_evaluator(family.make_source(),
+                                    os.path.join(workdir, 'eval'))
   held_out = sources.make_source('digits[test]', 32, 1)
   assert evaluator.source.name == held_out.name
   assert evaluator.source.num_examples == held_out.num_examples == 359
