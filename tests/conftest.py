@@ -17,6 +17,8 @@ import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest
 
+from gan_jax.core import loop  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'configs'))
 
@@ -49,6 +51,32 @@ def tiny_config():
   config.eval_metrics = ()
   return config
 
+
+
+@pytest.fixture(scope='session')
+def _tiny_dcgan_run(tmp_path_factory):
+  import dcgan  # configs/dcgan.py  # pylint: disable=g-import-not-at-top
+  config = dcgan.get_config()
+  config.batch_size, config.model.base_width, config.model.z_dim = 16, 4, 8
+  config.num_train_steps, config.num_sample_images = 2, 4
+  config.eval_metrics = ()
+  config.data.source, config.data.eval_source = 'digits[train]', 'digits[test]'
+  config.generate_num_images, config.generate_npz = 20, True
+  config.interpolate_num_walks, config.interpolate_num_steps = 3, 4
+  config.inpaint_num_images, config.inpaint_batch_size = 5, 4
+  config.inpaint_iterations, config.inpaint_candidates = 3, 2
+  config.inpaint_grid_rows = 3
+  workdir = str(tmp_path_factory.mktemp('tiny_dcgan'))
+  loop.train(config, workdir)
+  return config, workdir
+
+
+@pytest.fixture
+def trained_run(_tiny_dcgan_run):
+  """A two-step DCGAN on digits[train] (held out: digits[test]) shared by the
+  sampling and inpainting tests: (a copy of its config, its workdir)."""
+  config, workdir = _tiny_dcgan_run
+  return config.copy_and_resolve_references(), workdir
 
 def _convert_script():
   path = os.path.join(ROOT, 'scripts', 'convert_inception_weights.py')

@@ -53,6 +53,21 @@ def test_bad_weights_file_is_a_config_error(tiny_config, tmp_path):
     evaluation.Evaluator(tiny_config, source, str(tmp_path))
 
 
+
+def test_real_features_of_every_image_are_shared_across_seeds(
+    tiny_config, tmp_path, monkeypatch):
+  """The seed draws the real subset; all images are one set for any seed."""
+  monkeypatch.delenv(evaluation.WEIGHTS_ENV, raising=False)
+  source = sources.make_source('digits[test]', 32, 1)
+  files = {}
+  for seed in (0, 1):
+    tiny_config.seed = seed
+    evaluator = evaluation.Evaluator(tiny_config, source, str(tmp_path))
+    files[seed] = [evaluator._cache_file('inception', count)
+                   for count in (100, source.num_examples)]
+  assert files[0][0] != files[1][0]  # different subsets of 100
+  assert files[0][1] == files[1][1]  # the whole held-out set
+
 @pytest.fixture(scope='module')
 def run_with_eval(tmp_path_factory, digits_classifier_cache):
   """6 tiny steps evaluated at steps 3 and 6 with every metric."""

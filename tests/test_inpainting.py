@@ -114,22 +114,6 @@ def test_hole_scores_look_inside_the_hole_only():
   assert exact['psnr_hole'] == 100.0 and exact['ssim_hole'] == pytest.approx(1)
 
 
-@pytest.fixture(scope='module')
-def trained_run(tmp_path_factory):
-  import dcgan  # configs/dcgan.py  # pylint: disable=g-import-not-at-top
-  config = dcgan.get_config()
-  config.batch_size, config.model.base_width, config.model.z_dim = 16, 4, 8
-  config.num_train_steps, config.num_sample_images = 2, 4
-  config.eval_metrics = ()
-  config.data.source, config.data.eval_source = 'digits[train]', 'digits[test]'
-  config.inpaint_num_images, config.inpaint_batch_size = 5, 4
-  config.inpaint_iterations, config.inpaint_candidates = 3, 2
-  config.inpaint_grid_rows = 3
-  workdir = str(tmp_path_factory.mktemp('run'))
-  loop.train(config, workdir)
-  return config, workdir
-
-
 def test_latent_search_lowers_the_context_loss(trained_run):
   config, workdir = trained_run
   family, state, _ = loop.restore_trained(config, workdir)
@@ -145,7 +129,6 @@ def test_latent_search_lowers_the_context_loss(trained_run):
     config.inpaint_iterations = iterations
     results[iterations] = latent_search.make_search(family)(
         g, d, images, known, key)
-  config.inpaint_iterations = 3
   assert (results[40]['context'] < results[0]['context']).all()
   assert np.isfinite(results[40]['perceptual']).all()
 

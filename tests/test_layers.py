@@ -110,3 +110,37 @@ def test_conv_input_gradient_alone_matches_lax():
   loss = lambda fn: lambda x: jnp.sum(jnp.sin(fn(x, kernel)))
   np.testing.assert_allclose(jax.grad(loss(layers.conv))(x),
                              jax.grad(loss(_lax_conv))(x), atol=1e-4)
+
+
+def test_transposed_is_exact():
+  x = jax.random.normal(jax.random.PRNGKey(0), (40, 9)).astype(jnp.bfloat16)
+  np.testing.assert_array_equal(layers._transposed(x), x.T)
+
+
+@pytest.mark.parametrize('fn,ref,in_channels,out_channels', [
+    (layers.conv, _lax_conv, 5, 6),
+    # 16 * in <= out: the patches, not the gradient, are transposed.
+    (layers.conv, _lax_conv, 1, 16),
+    (layers.conv_transpose, _lax_conv_transpose, 6, 5),
+    # One output channel: products YNNPACK declines, computed in float32.
+    (layers.conv_transpose, _lax_conv_transpose, 6, 1)])
+def test_bfloat16_matches_float32(fn, ref, in_channels, out_channels):
+  """bf16 activations, float32 kernel: bf16-rounded results, and the
+  kernel's gradient comes back float32 (summed in float32)."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 4, in_channels))
+  shape = ((4, 4, in_channels, out_channels) if fn is layers.conv
+           else (4, 4, out_channels, in_channels))
+  kernel = jax.random.normal(jax.random.PRNGKey(1), shape)
+  out, vjp = jax.vjp(fn, x.astype(jnp.bfloat16), kernel)
+  ref_out, ref_vjp = jax.vjp(ref, x, kernel)
+  assert out.dtype == jnp.bfloat16
+  scale = np.abs(ref_out).max()
+  np.testing.assert_allclose(out.astype(np.float32), ref_out,
+                             atol=2e-2 * scale)
+  cotangent = jax.random.normal(jax.random.PRNGKey(2), out.shape)
+  dx, dkernel = vjp(cotangent.astype(jnp.bfloat16))
+  ref_dx, ref_dkernel = ref_vjp(cotangent)
+  assert (dx.dtype, dkernel.dtype) == (jnp.bfloat16, jnp.float32)
+  for got, want in ((dx, ref_dx), (dkernel, ref_dkernel)):
+    np.testing.assert_allclose(got.astype(np.float32), want,
+                               atol=2e-2 * np.abs(want).max())

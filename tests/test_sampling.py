@@ -9,7 +9,7 @@ from PIL import Image
 import pytest
 
 from gan_jax import modes
-from gan_jax.core import checkpoints, loop
+from gan_jax.core import checkpoints
 from gan_jax.nn import latent
 
 
@@ -42,20 +42,6 @@ def test_latent_walks(distribution):
     straight = (ends[:, 0] + ends[:, 1]) / 2
     assert (np.linalg.norm(mid, axis=-1)
             > np.linalg.norm(straight, axis=-1)).all()
-
-
-@pytest.fixture(scope='module')
-def trained_run(tmp_path_factory):
-  import dcgan  # pylint: disable=g-import-not-at-top
-  config = dcgan.get_config()
-  config.batch_size, config.model.base_width, config.model.z_dim = 16, 4, 8
-  config.num_train_steps, config.num_sample_images = 2, 4
-  config.eval_metrics = ()
-  config.generate_num_images, config.generate_npz = 20, True
-  config.interpolate_num_walks, config.interpolate_num_steps = 3, 4
-  workdir = str(tmp_path_factory.mktemp('run'))
-  loop.train(config, workdir)
-  return config, workdir
 
 
 def test_generate_writes_a_deterministic_dataset(trained_run, tmp_path):

@@ -144,8 +144,10 @@ class Evaluator:
             np.concatenate(logits) if logits else np.zeros((0,)))
 
   def _cache_file(self, name: str, count: int) -> str:
+    # The seed picks the subset; every image is the same set for any seed.
+    seed = self.config.seed if count < self.source.num_examples else None
     key = json.dumps([name, self.source.name, self.source.num_examples,
-                      list(self.source.image_shape), count, self.config.seed,
+                      list(self.source.image_shape), count, seed,
                       getattr(self, '_inception_id', '')])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return os.path.join(self.cache_dir, f'real_features_{name}_{digest}.npy')

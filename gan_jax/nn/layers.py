@@ -33,8 +33,17 @@ one matrix product. Two ways exist for each, with different intermediates:
   the overlapping footprints summed). ``_transpose_form`` picks the cheaper by
   a roofline of its bytes moved and flops (scatter for G's RGB output layer:
   gather's patches there would be 20x the output);
-* ``kernel_grad``: the same im2col patches, transposed, @ g (saved from the
-  forward pass of ``conv``, not recomputed).
+* ``kernel_grad``: the same im2col patches (saved from the forward pass of
+  ``conv``, not recomputed) contracted with g over the pixels, the narrower
+  of the two written out transposed first (``_transposed``).
+
+In bfloat16 (``dtype``) every product takes bf16 operands and sums in
+float32 (``_dot``): XLA:CPU runs exactly that form on YNNPACK's bf16 kernels
+(AMX here), about 4x its float32 products, and computes everything else on
+bf16 in float32. So the kernel gradients contract a last axis (``_transposed``),
+the patches are moved as uint16 bit patterns (``_to_bits``), and the kernels
+stay float32 parameters whose gradients are float32 sums, cast to bf16 only
+as operands.
 
 ``ConvTranspose`` and ``Conv`` keep ``nn.ConvTranspose``'s / ``nn.Conv``'s
 parameter (name, shape, initialiser), so checkpoints and the reference's
@@ -44,6 +53,7 @@ layer-for-layer layout do not depend on the choice; 'lax' uses XLA's own ops
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -96,9 +106,30 @@ def _taps(kernel):
   return kernel.reshape(2, 2, 2, 2, *kernel.shape[2:])
 
 
+def _to_bits(x):
+  """A bfloat16 array as its uint16 bit patterns; float32 as it is.
+
+  XLA:CPU computes every op on bfloat16 in float32, copies, pads and slices
+  included (convert in, float32 intermediates, convert out). On the bit
+  patterns the patches below move half the bytes and are built 1.6-3.7x
+  faster; a bit pattern of zeros is +0.0, so the zero padding is unchanged.
+  """
+  return (jax.lax.bitcast_convert_type(x, jnp.uint16)
+          if x.dtype == jnp.bfloat16 else x)
+
+
+def _from_bits(bits, dtype):
+  return (jax.lax.bitcast_convert_type(bits, dtype)
+          if dtype == jnp.bfloat16 else bits)
+
+
 def _conv_patches(x):
   """im2col of the stride-2 conv: (n, 2h, 2w, A) -> (n * h * w, 16A), taps
   in the kernel's own (i, j, a) order."""
+  return _from_bits(_conv_patches_of(_to_bits(x)), x.dtype)
+
+
+def _conv_patches_of(x):
   n, height, width, a = x.shape
   patches = _windows(_space_to_depth(_pad1(x)))  # n, h, w, t, u, r, s, a
   # (t, r, u, s) = (i, j): built in the same copy as the windows, and the
@@ -109,18 +140,58 @@ def _conv_patches(x):
   return patches.reshape(n * (height // 2) * (width // 2), 16 * a)
 
 
+def _dot(lhs, rhs, rhs_contracting: int = 0):
+  """lhs (..., k) times rhs (k, n), or (n, k) with rhs_contracting=1.
+
+  The result is float32 whatever the operands: bfloat16 operands are
+  multiplied as such and summed in float32 (``preferred_element_type``), the
+  one form XLA:CPU hands to YNNPACK's bf16 kernels (AMX / AVX512-BF16, about
+  4x its float32 products on this project's machine). It declines a product
+  whose lhs contracts a leading axis (``_transposed`` exists for that) and,
+  for a bf16 result, computes in f32 at f32 speed; Eigen, its fallback, has
+  no bf16 x bf16 -> f32 kernel at all, so the small or vector products
+  YNNPACK also declines (``xla/backends/cpu/ynn_support.cc``) run in f32.
+  """
+  m = math.prod(lhs.shape[:-1])
+  k, n = lhs.shape[-1], rhs.shape[1 - rhs_contracting]
+  if lhs.dtype != jnp.float32 and (min(m, n) == 1 or max(m, k, n) < 8):
+    lhs, rhs = lhs.astype(jnp.float32), rhs.astype(jnp.float32)
+  return jax.lax.dot_general(
+      lhs, rhs, (((lhs.ndim - 1,), (rhs_contracting,)), ((), ())),
+      preferred_element_type=jnp.float32)
+
+
+def _transposed(x):
+  """(m, c) -> (c, m), written out row-major, as the exact product I . x^T.
+
+  A plain transpose feeding a product is folded into it by XLA (the product
+  then contracts its lhs's leading axis, which YNNPACK declines: XLA:CPU's
+  kernel gradients ran at 40-100 GFLOP/s that way, in f32 or bf16). The
+  identity's product is in the accepted form and costs c / (the other
+  operand's width) of the product it feeds.
+  """
+  eye = jnp.eye(x.shape[-1], dtype=x.dtype)
+  return _dot(eye, x, rhs_contracting=1).astype(x.dtype)
+
+
 def _conv_from_patches(patches, kernel, out_shape):
   a, b = kernel.shape[2:]
-  return (patches @ kernel.reshape(16 * a, b)).reshape(*out_shape, b)
+  return _dot(patches, kernel.reshape(16 * a, b)).reshape(*out_shape, b)
 
 
 def _kernel_grad_from_patches(patches, g):
-  """sum over pixels of patches (x) g, as a (4, 4, A, B) kernel."""
+  """sum over pixels of patches (x) g, as a (4, 4, A, B) float32 kernel.
+
+  The pixel axis leads both operands, so the narrower one is transposed
+  first (``_transposed``) and the product contracts its last axis.
+  """
   b = g.shape[-1]
   a = patches.shape[-1] // 16
-  grad = jax.lax.dot_general(patches, g.reshape(-1, b),
-                             (((0,), (0,)), ((), ())))
-  return grad.reshape(4, 4, a, b)
+  g = g.reshape(-1, b).astype(patches.dtype)
+  if 16 * a <= b:
+    return _dot(_transposed(patches), g).reshape(4, 4, a, b)
+  grad_t = _dot(_transposed(g), patches)  # (B, 16A)
+  return grad_t.reshape(b, 4, 4, a).transpose(1, 2, 3, 0)
 
 
 def _transpose_form(h: int, w: int, a: int, b: int) -> str:
@@ -143,21 +214,22 @@ def _conv_transpose(x, kernel, form: str | None = None):
     # (P + t', Q + u') of the padded input through tap (2(1 - t') + r, ...).
     weights = taps[::-1, :, ::-1].transpose(0, 2, 5, 1, 3, 4).reshape(
         4 * b, 4 * a)
-    windows = _windows(_pad1(x)).reshape(n, h + 1, w + 1, 4 * b)
-    blocks = (windows @ weights).reshape(n, h + 1, w + 1, 2, 2, a)
+    windows = _from_bits(_windows(_pad1(_to_bits(x))), x.dtype).reshape(
+        n, h + 1, w + 1, 4 * b)
+    blocks = _dot(windows, weights).astype(x.dtype).reshape(
+        n, h + 1, w + 1, 2, 2, a)
   elif form == 'scatter':
     # x @ K^T with K the (16A, B) matrix in memory: contracting K's last
     # axis, not a transposed copy of K.
-    footprints = jax.lax.dot_general(
-        x, kernel.reshape(16 * a, b), (((3,), (1,)), ((), ())))
+    footprints = _dot(x, kernel.reshape(16 * a, b), rhs_contracting=1)
     footprints = footprints.reshape(n, h, w, 2, 2, 2, 2, a)  # t r u s a
     blocks = sum(jnp.pad(footprints[:, :, :, t, :, u],
                          ((0, 0), (t, 1 - t), (u, 1 - u), (0, 0), (0, 0),
                           (0, 0)))
-                 for t in (0, 1) for u in (0, 1))
+                 for t in (0, 1) for u in (0, 1)).astype(x.dtype)
   else:
     raise ValueError(f'unknown form {form!r}')
-  return _depth_to_space(blocks)[:, 1:-1, 1:-1]
+  return _from_bits(_depth_to_space(_to_bits(blocks))[:, 1:-1, 1:-1], x.dtype)
 
 
 def _lax_conv(x, kernel):
@@ -169,27 +241,42 @@ def _lax_conv(x, kernel):
 def conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """Conv2d(kernel 4, stride 2, padding 1), x (n, 2h, 2w, A), K (4, 4, A, B).
 
-  XLA's forward convolution is fast on CPU (only its gradients are slow), so
-  it runs wherever the kernel gradient is not needed (e.g. D in G's update).
+  Computes in x's dtype (the kernel is cast to it) and returns x's dtype;
+  the kernel's gradient is summed in float32 and returned in the kernel's
+  own dtype (float32 parameters stay float32 end to end under bfloat16).
+  XLA's float32 forward convolution is fast on CPU (only its gradients are
+  slow), so it runs wherever the kernel gradient is not needed (e.g. D in G's
+  update); in bfloat16 XLA computes it in float32, and the patches' product
+  is faster.
   """
-  return _lax_conv(x, kernel)
+  return _conv_forward(x, kernel.astype(x.dtype))
+
+
+def _conv_forward(x, kernel):
+  if x.dtype == jnp.float32:
+    return _lax_conv(x, kernel)
+  n, height, width, _ = x.shape
+  return _conv_from_patches(_conv_patches(x), kernel,
+                            (n, height // 2, width // 2)).astype(x.dtype)
 
 
 def _conv_fwd(x, kernel):
   # symbolic_zeros: x and kernel say whether they are being differentiated.
   x, kernel, need_kernel_grad = x.value, kernel.value, kernel.perturbed
   if not need_kernel_grad:
-    return _lax_conv(x, kernel), (None, kernel)
+    return _conv_forward(x, kernel.astype(x.dtype)), (None, kernel)
   n, height, width, _ = x.shape
   patches = _conv_patches(x)  # kept for the kernel gradient
-  return (_conv_from_patches(patches, kernel, (n, height // 2, width // 2)),
-          (patches, kernel))
+  out = _conv_from_patches(patches, kernel.astype(x.dtype),
+                           (n, height // 2, width // 2))
+  return out.astype(x.dtype), (patches, kernel)
 
 
 def _conv_bwd(residuals, g):
   patches, kernel = residuals
-  dkernel = None if patches is None else _kernel_grad_from_patches(patches, g)
-  return _conv_transpose(g, kernel), dkernel
+  dkernel = None if patches is None else (
+      _kernel_grad_from_patches(patches, g).astype(kernel.dtype))
+  return _conv_transpose(g, kernel.astype(g.dtype)), dkernel
 
 
 conv.defvjp(_conv_fwd, _conv_bwd, symbolic_zeros=True)
@@ -197,19 +284,24 @@ conv.defvjp(_conv_fwd, _conv_bwd, symbolic_zeros=True)
 
 @jax.custom_vjp
 def conv_transpose(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """ConvTranspose2d(kernel 4, stride 2, padding 1), x (n, h, w, B) -> A."""
-  return _conv_transpose(x, kernel)
+  """ConvTranspose2d(kernel 4, stride 2, padding 1), x (n, h, w, B) -> A.
+
+  Dtypes as ``conv``: x's for the computation and the result, the kernel's
+  (summed in float32) for its gradient.
+  """
+  return _conv_transpose(x, kernel.astype(x.dtype))
 
 
 def _conv_transpose_fwd(x, kernel):
-  return _conv_transpose(x, kernel), (x, kernel)
+  return _conv_transpose(x, kernel.astype(x.dtype)), (x, kernel)
 
 
 def _conv_transpose_bwd(residuals, g):
   x, kernel = residuals
   patches = _conv_patches(g)
-  dx = _conv_from_patches(patches, kernel, x.shape[:3])
-  return dx, _kernel_grad_from_patches(patches, x)
+  dx = _conv_from_patches(patches, kernel.astype(x.dtype), x.shape[:3])
+  return (dx.astype(x.dtype),
+          _kernel_grad_from_patches(patches, x).astype(kernel.dtype))
 
 
 conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
@@ -238,14 +330,17 @@ class ConvTranspose(_Kernel4Layer):
   def __call__(self, x):
     kernel = self.param('kernel', self.kernel_init,
                         (4, 4, self.features, x.shape[-1]), jnp.float32)
-    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    x = x.astype(self.dtype)
     if resolve_impl(self.impl) == 'matmul':
       if (self.stride, self.padding) == (1, 0) and x.shape[1:3] == (1, 1):
-        return jnp.einsum('nc,hwoc->nhwo', x[:, 0, 0, :], kernel)
+        # out[n, h, w] = K[h, w] . z[n]: K as the (16 out, in) matrix.
+        out = _dot(x[:, 0, 0, :], kernel.astype(self.dtype).reshape(
+            16 * self.features, -1), rhs_contracting=1)
+        return out.reshape(-1, 4, 4, self.features).astype(self.dtype)
       if (self.stride, self.padding) == (2, 1):
-        return conv_transpose(x, kernel)
+        return conv_transpose(x, kernel)  # float32 kernel: see conv
     return jax.lax.conv_transpose(
-        x, kernel, strides=(self.stride, self.stride),
+        x, kernel.astype(self.dtype), strides=(self.stride, self.stride),
         padding=(_torch_padding(4, self.padding),) * 2,
         dimension_numbers=_DIMENSIONS, transpose_kernel=True)
 
@@ -257,11 +352,11 @@ class Conv(_Kernel4Layer):
   def __call__(self, x):
     kernel = self.param('kernel', self.kernel_init,
                         (4, 4, x.shape[-1], self.features), jnp.float32)
-    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    x = x.astype(self.dtype)
     even = x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0
     if (resolve_impl(self.impl) == 'matmul' and even
         and (self.stride, self.padding) == (2, 1)):
-      return conv(x, kernel)
+      return conv(x, kernel)  # float32 kernel: its gradient stays float32
     return jax.lax.conv_general_dilated(
-        x, kernel, (self.stride, self.stride),
+        x, kernel.astype(self.dtype), (self.stride, self.stride),
         ((self.padding, self.padding),) * 2, dimension_numbers=_DIMENSIONS)
