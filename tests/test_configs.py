@@ -12,7 +12,7 @@ def test_presets_validate(preset):
                                   'celeba': 'tfds:celeb_a'}[preset]
     assert (config.image_size, config.channels) == {
         'mnist': (32, 1), 'cifar10': (32, 3), 'celeba': (64, 3)}[preset]
-  if preset == 'anime':
+  if preset in ('anime', 'anime_best'):
     assert (config.image_size, config.channels, config.batch_size) == (64, 3,
                                                                       128)
     config.data.source = 'folder:/some/faces'
