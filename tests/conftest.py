@@ -52,7 +52,6 @@ def tiny_config():
   return config
 
 
-
 @pytest.fixture(scope='session')
 def _tiny_dcgan_run(tmp_path_factory):
   import dcgan  # configs/dcgan.py  # pylint: disable=g-import-not-at-top
@@ -77,6 +76,7 @@ def trained_run(_tiny_dcgan_run):
   sampling and inpainting tests: (a copy of its config, its workdir)."""
   config, workdir = _tiny_dcgan_run
   return config.copy_and_resolve_references(), workdir
+
 
 def _convert_script():
   path = os.path.join(ROOT, 'scripts', 'convert_inception_weights.py')

@@ -53,7 +53,6 @@ def test_bad_weights_file_is_a_config_error(tiny_config, tmp_path):
     evaluation.Evaluator(tiny_config, source, str(tmp_path))
 
 
-
 def test_real_features_of_every_image_are_shared_across_seeds(
     tiny_config, tmp_path, monkeypatch):
   """The seed draws the real subset; all images are one set for any seed."""

@@ -255,8 +255,13 @@ def conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
 def _conv_forward(x, kernel):
   if x.dtype == jnp.float32:
     return _lax_conv(x, kernel)
+  return _conv_of_patches(_conv_patches(x), kernel, x)
+
+
+def _conv_of_patches(patches, kernel, x):
+  """The stride-2 conv of x from its patches, in x's dtype."""
   n, height, width, _ = x.shape
-  return _conv_from_patches(_conv_patches(x), kernel,
+  return _conv_from_patches(patches, kernel,
                             (n, height // 2, width // 2)).astype(x.dtype)
 
 
@@ -265,11 +270,9 @@ def _conv_fwd(x, kernel):
   x, kernel, need_kernel_grad = x.value, kernel.value, kernel.perturbed
   if not need_kernel_grad:
     return _conv_forward(x, kernel.astype(x.dtype)), (None, kernel)
-  n, height, width, _ = x.shape
   patches = _conv_patches(x)  # kept for the kernel gradient
-  out = _conv_from_patches(patches, kernel.astype(x.dtype),
-                           (n, height // 2, width // 2))
-  return out.astype(x.dtype), (patches, kernel)
+  return (_conv_of_patches(patches, kernel.astype(x.dtype), x),
+          (patches, kernel))
 
 
 def _conv_bwd(residuals, g):
