@@ -75,7 +75,7 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
     raise errors.ConfigError('config.eval_metrics is empty: nothing to '
                              'evaluate')
   family, state, step = loop.restore_trained(config, workdir)
-  evaluator = family.make_evaluator(family.make_source(),
+  evaluator = family.make_evaluator(family.make_source,
                                     os.path.join(workdir, 'eval'))
   if not evaluator.active:
     reasons = {}

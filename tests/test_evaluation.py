@@ -13,6 +13,7 @@ from gan_jax import modes
 from gan_jax.core import errors, loop, visualize
 from gan_jax.data import sources
 from gan_jax.eval import evaluation
+from gan_jax.families import base
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -143,14 +144,21 @@ def test_mode_eval_with_every_metric_skipped_is_one_error(run_with_eval,
     modes.evaluate_checkpoint(config, workdir)
 
 
-def test_eval_source_is_the_reference_of_the_scores(run_with_eval):
+def test_eval_source_is_the_reference_of_the_scores(run_with_eval,
+                                                    monkeypatch):
   """data.eval_source's real images (held out) are what samples are scored
-  against, not the training source's."""
+  against, not the training source's, which --mode=eval then never builds
+  (so a checkpoint is scored where its training data is absent)."""
   config, workdir, summary = run_with_eval
   config = config.copy_and_resolve_references()
   config.data.eval_source = 'digits[test]'
+
+  def training_source(*args):
+    raise AssertionError('built the training source')
+
+  monkeypatch.setattr(base.Family, 'make_source', training_source)
   family, _, _ = loop.restore_trained(config, workdir)
-  evaluator = family.make_evaluator(family.make_source(),
+  evaluator = family.make_evaluator(family.make_source,
                                     os.path.join(workdir, 'eval'))
   held_out = sources.make_source('digits[test]', 32, 1)
   assert evaluator.source.name == held_out.name

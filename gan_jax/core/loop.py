@@ -199,7 +199,8 @@ def train(config, workdir: str) -> dict[str, Any]:
                  start_step, start_step * per_step / per_epoch, total_steps)
 
   out = outputs.Outputs(workdir, enabled=jax.process_index() == 0)
-  evaluator = (family.make_evaluator(source, os.path.join(workdir, 'eval'))
+  evaluator = (family.make_evaluator(lambda: source,
+                                     os.path.join(workdir, 'eval'))
                if config.eval_metrics else None)
   eval_history = outputs.previous_eval_history(out.summary_path, start_step)
 

@@ -22,7 +22,7 @@ axis_name)``) and owns:
   * evaluation, three hooks whose defaults score ``eval_batches`` with
     ``gan_jax.eval.evaluation`` (a family scored otherwise, e.g. a translator
     on test pairs, overrides them): ``validate_evaluation(config)``,
-    ``make_evaluator(source, cache_dir)`` and ``evaluate(evaluator, state)``
+    ``make_evaluator(training_source, cache_dir)`` and ``evaluate(evaluator, state)``
     -> {metric: value}; the evaluator has ``active`` and ``skipped``;
   * ``progress``: the metrics of the progress line, ((key, label, format));
   * ``ema_decays``: {player: decay} of the weight averages the loop keeps;
@@ -113,14 +113,21 @@ class Family(abc.ABC):
     """Raises errors.ConfigError for evaluation settings that cannot work."""
     evaluation.validate(config)
 
-  def make_evaluator(self, source: sources.Source, cache_dir: str):
+  def make_evaluator(self, training_source: Callable[[], sources.Source],
+                     cache_dir: str):
     """The scorer of this family's samples (cached features in cache_dir),
     against the real images of data.eval_source where set (held-out images
-    no run trains on, e.g. anime_faces_eval), else of the training source."""
+    no run trains on, e.g. anime_faces_eval), else of the training source.
+
+    ``training_source()`` builds (or returns the loop's) training source, so
+    scoring a checkpoint against held-out images neither reads nor needs the
+    training data."""
     config = self.config
     if config.data.get('eval_source', ''):
       source = sources.make_source(config.data.eval_source, config.image_size,
                                    config.channels, config.data.tfds_dir)
+    else:
+      source = training_source()
     return evaluation.Evaluator(config, source, cache_dir)
 
   def evaluate(self, evaluator, state: state_lib.TrainState) -> dict:

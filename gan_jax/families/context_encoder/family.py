@@ -181,8 +181,8 @@ class ContextEncoder(base.Family):
     rows = np.stack([completion.masked(images, known), filled, images], 1)
     return rows.reshape(-1, *rows.shape[2:]), 6
 
-  def make_evaluator(self, source, cache_dir):
-    del source  # scored on the held-out images, not the training data
+  def make_evaluator(self, training_source, cache_dir):
+    del training_source  # scored on the held-out images, not the training data
     return completion.InpaintEvaluator(self.config, cache_dir,
                                        loaded=self._held_out)
 

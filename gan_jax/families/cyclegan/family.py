@@ -280,8 +280,8 @@ class CycleGAN(base.Family):
     num = self.config.num_sample_images
     return self._grid(self._cycles(state, num), num)
 
-  def make_evaluator(self, source, cache_dir):
-    del source  # scored on the evaluation images, not the training data
+  def make_evaluator(self, training_source, cache_dir):
+    del training_source  # scored on the evaluation images, not the training data
     domains = self.eval_domains
     return CycleEvaluator(self.config, domains, domains['paired'], cache_dir,
                           domains['name'])

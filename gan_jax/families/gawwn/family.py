@@ -294,8 +294,8 @@ class GAWWN(base.Family):
 
   # --- Evaluation ---------------------------------------------------------
 
-  def make_evaluator(self, source, cache_dir):
-    del source
+  def make_evaluator(self, training_source, cache_dir):
+    del training_source
     return self.task.make_evaluator(cache_dir)
 
   def evaluate(self, evaluator: '_Evaluator', state) -> dict:

@@ -221,8 +221,8 @@ class Pix2Pix(base.Family):
     inputs = self.eval_pairs['input'][:self.config.num_sample_images]
     return self._triplets(self.translate(state, inputs, self._eval_key()))
 
-  def make_evaluator(self, source, cache_dir):
-    del source  # scored on the evaluation pairs, not the training data
+  def make_evaluator(self, training_source, cache_dir):
+    del training_source  # scored on the evaluation pairs, not the training data
     pairs = self.eval_pairs
     evaluator = translation.TranslationEvaluator(
         self.config, pairs['image'], cache_dir, labels=pairs.get('label'),

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -112,8 +113,8 @@ def attribute_classifier(config, train_source: sources.Source, test: dict,
 class StarEvaluator:
   """What ``evaluate`` needs: the classifier, FID targets, known answers."""
 
-  def __init__(self, config, test: dict, train_source: sources.Source,
-               cache_dir: str):
+  def __init__(self, config, test: dict,
+               training_source: Callable[[], sources.Source], cache_dir: str):
     self.config = config
     self.test = test
     self.cache_dir = cache_dir
@@ -124,7 +125,8 @@ class StarEvaluator:
       if metric in wanted and 'grey' not in test:
         self.skipped[metric] = ('needs the known translation: only '
                                 "data.source 'digits_domains' has it")
-    self._train_source = train_source
+    # Built on the classifier's first use: it trains on the training data.
+    self._training_source = training_source
     # One Inception pass over every test image; each target domain's real
     # set is a subset of its rows.
     self._fid_all: translation.TranslationEvaluator | None = None
@@ -150,7 +152,7 @@ class StarEvaluator:
 
   @functools.cached_property
   def classifier(self) -> classifier.AttributeClassifier:
-    return attribute_classifier(self.config, self._train_source, self.test,
+    return attribute_classifier(self.config, self._training_source(), self.test,
                                 self.cache_dir)
 
   def fid(self, j: int, translated: np.ndarray, targets: np.ndarray
@@ -358,8 +360,9 @@ class StarGAN(base.Family):
     return self._grid(images, [self.translate(state, images, t)
                                for t in targets])
 
-  def make_evaluator(self, source, cache_dir):
-    return StarEvaluator(self.config, self.test_data, source, cache_dir)
+  def make_evaluator(self, training_source, cache_dir):
+    return StarEvaluator(self.config, self.test_data, training_source,
+                         cache_dir)
 
   def evaluate(self, evaluator: StarEvaluator, state) -> dict:
     """The scores of every (or ``eval_num_images``) test image translated
