@@ -110,7 +110,7 @@ def score_folder(config, translations: str, cache_dir: str) -> dict:
   inputs = read('input')
   translated = [read(name) for name in config.data.attributes]
   reconstructed = [read(f'rec_{name}') for name in config.data.attributes]
-  evaluator = family.make_evaluator(family.make_source(), cache_dir)
+  evaluator = family.make_evaluator(family.make_source, cache_dir)
   return stargan_family.score(evaluator, inputs, labels, translated,
                               reconstructed)
 

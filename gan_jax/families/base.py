@@ -22,8 +22,10 @@ axis_name)``) and owns:
   * evaluation, three hooks whose defaults score ``eval_batches`` with
     ``gan_jax.eval.evaluation`` (a family scored otherwise, e.g. a translator
     on test pairs, overrides them): ``validate_evaluation(config)``,
-    ``make_evaluator(training_source, cache_dir)`` and ``evaluate(evaluator, state)``
-    -> {metric: value}; the evaluator has ``active`` and ``skipped``;
+    ``make_evaluator(training_source, cache_dir)`` (``training_source()``
+    builds the training source, called only if needed) and
+    ``evaluate(evaluator, state)`` -> {metric: value}; the evaluator has
+    ``active`` and ``skipped``;
   * ``progress``: the metrics of the progress line, ((key, label, format));
   * ``ema_decays``: {player: decay} of the weight averages the loop keeps;
   * ``modes``: extra ``--mode`` commands on a trained run ({name: fn(state,
