@@ -103,13 +103,39 @@ def test_custom_gradients_match_lax(fn, ref, in_channels):
     np.testing.assert_allclose(got, want, atol=1e-4)
 
 
-def test_conv_input_gradient_alone_matches_lax():
-  """With the kernel held fixed (D in G's update) conv takes XLA's forward."""
-  x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 4, 5))
-  kernel = jax.random.normal(jax.random.PRNGKey(1), (4, 4, 5, 6))
+@pytest.mark.parametrize('shape', [
+    (2, 6, 4, 5),  # a small map: the patches' product
+    (2, 8, 8, 8)])  # XLA's forward convolution
+def test_conv_input_gradient_alone_matches_lax(shape):
+  """With the kernel held fixed (D in G's update) conv's forward pass is
+  XLA's convolution or the patches' product, by the map's size."""
+  x = jax.random.normal(jax.random.PRNGKey(0), shape)
+  kernel = jax.random.normal(jax.random.PRNGKey(1), (4, 4, shape[-1], 6))
   loss = lambda fn: lambda x: jnp.sum(jnp.sin(fn(x, kernel)))
   np.testing.assert_allclose(jax.grad(loss(layers.conv))(x),
                              jax.grad(loss(_lax_conv))(x), atol=1e-4)
+
+
+@pytest.mark.parametrize('size', [
+    6,  # many pixels, 16A > B: g and then the result are transposed
+    2])  # one output pixel per image: the patches are, whatever the widths
+def test_gradient_penalty_matches_lax_without_xla_convolutions(size):
+  """The kernel gradient of a gradient penalty (WGAN-GP: the input gradient
+  differentiated again) is lax's, computed without XLA convolutions."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, 5))
+  kernel = jax.random.normal(jax.random.PRNGKey(1), (4, 4, 5, 6))
+
+  def penalty(fn):
+    input_grad = jax.grad(lambda x, k: jnp.sum(jnp.sin(fn(x, k))))
+    return lambda k: jnp.sum(jnp.square(input_grad(x, k)))
+
+  want = jax.grad(penalty(_lax_conv))(kernel)
+  # Float32 rounding relative to the largest entry (hundreds here): both
+  # differ from a float64 evaluation by ~1e-6 of it.
+  np.testing.assert_allclose(jax.grad(penalty(layers.conv))(kernel), want,
+                             atol=1e-5 * np.abs(want).max())
+  program = jax.jit(jax.grad(penalty(layers.conv))).lower(kernel).as_text()
+  assert 'convolution' not in program
 
 
 def test_transposed_is_exact():

@@ -182,12 +182,21 @@ def _conv_from_patches(patches, kernel, out_shape):
 def _kernel_grad_from_patches(patches, g):
   """sum over pixels of patches (x) g, as a (4, 4, A, B) float32 kernel.
 
-  The pixel axis leads both operands, so the narrower one is transposed
-  first (``_transposed``) and the product contracts its last axis.
+  The pixel axis leads both operands. In float32, and with fewer pixels
+  than either width (a wide layer on a 2x2 map, where the (16A, B) result
+  dwarfs both operands), XLA contracts them as they are, straight into the
+  kernel's layout: Eigen packs the transposed operand at its float32 speed.
+  Otherwise, in bfloat16, the narrower operand is transposed first
+  (``_transposed``) so that the product contracts its last axis and runs on
+  YNNPACK's bf16 kernels.
   """
   b = g.shape[-1]
   a = patches.shape[-1] // 16
   g = g.reshape(-1, b).astype(patches.dtype)
+  if patches.dtype == jnp.float32 or g.shape[0] < min(16 * a, b):
+    return jax.lax.dot_general(
+        patches.astype(jnp.float32), g.astype(jnp.float32),
+        (((0,), (0,)), ((), ()))).reshape(4, 4, a, b)
   if 16 * a <= b:
     return _dot(_transposed(patches), g).reshape(4, 4, a, b)
   grad_t = _dot(_transposed(g), patches)  # (B, 16A)
@@ -244,16 +253,19 @@ def conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
   Computes in x's dtype (the kernel is cast to it) and returns x's dtype;
   the kernel's gradient is summed in float32 and returned in the kernel's
   own dtype (float32 parameters stay float32 end to end under bfloat16).
-  XLA's float32 forward convolution is fast on CPU (only its gradients are
-  slow), so it runs wherever the kernel gradient is not needed (e.g. D in G's
-  update); in bfloat16 XLA computes it in float32, and the patches' product
-  is faster.
+  XLA's float32 forward convolution is fast on CPU for all but tiny maps
+  and RGB inputs (only its gradients are slow), so it runs there wherever
+  the kernel gradient is not needed (e.g. D in G's update); in bfloat16 XLA
+  computes it in float32, and the patches' product is faster.
   """
   return _conv_forward(x, kernel.astype(x.dtype))
 
 
 def _conv_forward(x, kernel):
-  if x.dtype == jnp.float32:
+  # XLA:CPU's float32 convolution beats the patches' product on maps of 8+
+  # pixels a side with 8+ channels; on a 2x2 map (StarGAN's widest D layer)
+  # it is 30x slower, on 4x4 and on RGB inputs 1.5-4x.
+  if x.dtype == jnp.float32 and min(x.shape[1:3]) >= 8 and x.shape[-1] >= 8:
     return _lax_conv(x, kernel)
   return _conv_of_patches(_conv_patches(x), kernel, x)
 
@@ -269,7 +281,10 @@ def _conv_fwd(x, kernel):
   # symbolic_zeros: x and kernel say whether they are being differentiated.
   x, kernel, need_kernel_grad = x.value, kernel.value, kernel.perturbed
   if not need_kernel_grad:
-    return _conv_forward(x, kernel.astype(x.dtype)), (None, kernel)
+    # conv itself, not XLA's conv: a gradient penalty differentiates this
+    # (x-only) pass again with respect to the kernel, and conv's rules do
+    # that as products where XLA:CPU's convolution gradient is 10x slower.
+    return conv(x, kernel), (None, kernel)
   patches = _conv_patches(x)  # kept for the kernel gradient
   return (_conv_of_patches(patches, kernel.astype(x.dtype), x),
           (patches, kernel))
