@@ -116,14 +116,14 @@ def test_conv_input_gradient_alone_matches_lax(shape):
                              jax.grad(loss(_lax_conv))(x), atol=1e-4)
 
 
-@pytest.mark.parametrize('size', [
-    6,  # many pixels, 16A > B: g and then the result are transposed
-    2])  # one output pixel per image: the patches are, whatever the widths
-def test_gradient_penalty_matches_lax_without_xla_convolutions(size):
+@pytest.mark.parametrize('shape', [
+    (2, 8, 8, 8),  # a plain forward pass here is XLA's convolution
+    (2, 2, 2, 5)])  # one output pixel per image
+def test_gradient_penalty_matches_lax_without_xla_convolutions(shape):
   """The kernel gradient of a gradient penalty (WGAN-GP: the input gradient
   differentiated again) is lax's, computed without XLA convolutions."""
-  x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, 5))
-  kernel = jax.random.normal(jax.random.PRNGKey(1), (4, 4, 5, 6))
+  x = jax.random.normal(jax.random.PRNGKey(0), shape)
+  kernel = jax.random.normal(jax.random.PRNGKey(1), (4, 4, shape[-1], 6))
 
   def penalty(fn):
     input_grad = jax.grad(lambda x, k: jnp.sum(jnp.sin(fn(x, k))))
@@ -143,17 +143,19 @@ def test_transposed_is_exact():
   np.testing.assert_array_equal(layers._transposed(x), x.T)
 
 
-@pytest.mark.parametrize('fn,ref,in_channels,out_channels', [
-    (layers.conv, _lax_conv, 5, 6),
+@pytest.mark.parametrize('fn,ref,in_channels,out_channels,size', [
+    (layers.conv, _lax_conv, 5, 6, 8),
     # 16 * in <= out: the patches, not the gradient, are transposed.
-    (layers.conv, _lax_conv, 1, 16),
-    (layers.conv_transpose, _lax_conv_transpose, 6, 5),
+    (layers.conv, _lax_conv, 1, 16, 8),
+    # Fewer pixels than 16 * in and out: contracted as they are.
+    (layers.conv, _lax_conv, 5, 6, 2),
+    (layers.conv_transpose, _lax_conv_transpose, 6, 5, 4),
     # One output channel: products YNNPACK declines, computed in float32.
-    (layers.conv_transpose, _lax_conv_transpose, 6, 1)])
-def test_bfloat16_matches_float32(fn, ref, in_channels, out_channels):
+    (layers.conv_transpose, _lax_conv_transpose, 6, 1, 4)])
+def test_bfloat16_matches_float32(fn, ref, in_channels, out_channels, size):
   """bf16 activations, float32 kernel: bf16-rounded results, and the
   kernel's gradient comes back float32 (summed in float32)."""
-  x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 4, in_channels))
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, in_channels))
   shape = ((4, 4, in_channels, out_channels) if fn is layers.conv
            else (4, 4, out_channels, in_channels))
   kernel = jax.random.normal(jax.random.PRNGKey(1), shape)

@@ -34,8 +34,9 @@ one matrix product. Two ways exist for each, with different intermediates:
   a roofline of its bytes moved and flops (scatter for G's RGB output layer:
   gather's patches there would be 20x the output);
 * ``kernel_grad``: the same im2col patches (saved from the forward pass of
-  ``conv``, not recomputed) contracted with g over the pixels, the narrower
-  of the two written out transposed first (``_transposed``).
+  ``conv``, not recomputed) contracted with g over the pixels, straight
+  into the kernel's layout in float32; in bfloat16 (below) the narrower of
+  the two written out transposed first (``_transposed``).
 
 In bfloat16 (``dtype``) every product takes bf16 operands and sums in
 float32 (``_dot``): XLA:CPU runs exactly that form on YNNPACK's bf16 kernels
@@ -183,9 +184,10 @@ def _kernel_grad_from_patches(patches, g):
   """sum over pixels of patches (x) g, as a (4, 4, A, B) float32 kernel.
 
   The pixel axis leads both operands. In float32, and with fewer pixels
-  than either width (a wide layer on a 2x2 map, where the (16A, B) result
-  dwarfs both operands), XLA contracts them as they are, straight into the
-  kernel's layout: Eigen packs the transposed operand at its float32 speed.
+  than the narrower of 16A and B (a wide layer on a 2x2 map, where the
+  (16A, B) result dwarfs both operands), XLA contracts them as they are,
+  straight into the kernel's layout: Eigen packs the transposed operand at
+  its float32 speed.
   Otherwise, in bfloat16, the narrower operand is transposed first
   (``_transposed``) so that the product contracts its last axis and runs on
   YNNPACK's bf16 kernels.
