@@ -183,14 +183,13 @@ def _conv_from_patches(patches, kernel, out_shape):
 def _kernel_grad_from_patches(patches, g):
   """sum over pixels of patches (x) g, as a (4, 4, A, B) float32 kernel.
 
-  The pixel axis leads both operands. In float32, and with fewer pixels
-  than the narrower of 16A and B (a wide layer on a 2x2 map, where the
-  (16A, B) result dwarfs both operands), XLA contracts them as they are,
-  straight into the kernel's layout: Eigen packs the transposed operand at
-  its float32 speed.
-  Otherwise, in bfloat16, the narrower operand is transposed first
-  (``_transposed``) so that the product contracts its last axis and runs on
-  YNNPACK's bf16 kernels.
+  The pixel axis leads both operands. In float32, and in bfloat16 with
+  fewer pixels than the narrower of 16A and B (a wide layer on a 2x2 map,
+  where the (16A, B) result dwarfs both operands), XLA contracts them as
+  they are, in float32, straight into the kernel's layout: Eigen packs the
+  transposed operand at its float32 speed. Otherwise (bfloat16) the
+  narrower operand is transposed first (``_transposed``) so that the
+  product contracts its last axis and runs on YNNPACK's bf16 kernels.
   """
   b = g.shape[-1]
   a = patches.shape[-1] // 16

@@ -281,7 +281,7 @@ class CycleGAN(base.Family):
     return self._grid(self._cycles(state, num), num)
 
   def make_evaluator(self, training_source, cache_dir):
-    del training_source  # scored on the evaluation images, not the training data
+    del training_source  # scored on the evaluation images
     domains = self.eval_domains
     return CycleEvaluator(self.config, domains, domains['paired'], cache_dir,
                           domains['name'])
