@@ -19,6 +19,7 @@ from gan_jax.core import errors
 from gan_jax.data import sources
 from gan_jax.eval import translation
 from gan_jax.families.stargan import domains, models
+from gan_jax.families.stargan import family as stargan_family
 
 KEY = jax.random.PRNGKey(0)
 HAIR = ('Black_Hair', 'Blond_Hair', 'Brown_Hair', 'Gray_Hair')
@@ -177,8 +178,16 @@ def test_tiny_digits_run_scores_every_target(tiny_run):
     families.get('stargan').validate(bad)
 
 
-def test_translate_mode_sets_the_named_attributes(tiny_run, tmp_path):
+def test_translate_mode_sets_the_named_attributes(tiny_run, tmp_path,
+                                                  monkeypatch):
   config, workdir, _ = tiny_run
+
+  def training_source(*args):
+    raise AssertionError('built the training source')
+
+  # The run's evaluation cached the attribute classifier, so translating
+  # reads no training data.
+  monkeypatch.setattr(stargan_family.StarGAN, 'make_source', training_source)
   inputs = tmp_path / 'in'
   os.makedirs(inputs)
   Image.fromarray(np.full((30, 20, 3), 90, np.uint8)).save(inputs / 'x.png')

@@ -95,18 +95,24 @@ def parse_wanted(spec: str, names: tuple[str, ...]) -> dict[str, float]:
   return wanted
 
 
-def attribute_classifier(config, train_source: sources.Source, test: dict,
+def attribute_classifier(config,
+                         training_source: Callable[[], sources.Source],
+                         test: dict,
                          cache_dir: str) -> classifier.AttributeClassifier:
-  """The run's attribute classifier: cached in ``cache_dir``, else trained
-  on every image of ``train_source`` (decoded only then)."""
+  """The run's attribute classifier: cached in ``cache_dir`` (keyed by the
+  configured source, so a cached one needs no training data), else trained
+  on every image of ``training_source()``, built and decoded only then."""
 
   def load_train():
+    train_source = training_source()
     examples = train_source.load(np.arange(train_source.num_examples))
     return examples['image'], examples['attributes']
 
+  data_name = (f'{config.data.source}[train, test_count='
+               f'{config.data.test_count}]')
   return classifier.get_classifier(
       load_train, test['image'], test['attributes'],
-      tuple(config.data.attributes), train_source.name,
+      tuple(config.data.attributes), data_name,
       config.eval_classifier_steps, cache_dir)
 
 
@@ -152,8 +158,8 @@ class StarEvaluator:
 
   @functools.cached_property
   def classifier(self) -> classifier.AttributeClassifier:
-    return attribute_classifier(self.config, self._training_source(), self.test,
-                                self.cache_dir)
+    return attribute_classifier(self.config, self._training_source,
+                                self.test, self.cache_dir)
 
   def fid(self, j: int, translated: np.ndarray, targets: np.ndarray
           ) -> float | None:
@@ -404,7 +410,7 @@ class StarGAN(base.Family):
     run's attribute classifier reads them from the image; written as
     OUTPUT/<same relative path>.png."""
     wanted = parse_wanted(self.config.translate_attributes, self.names)
-    judge = attribute_classifier(self.config, self.make_source(),
+    judge = attribute_classifier(self.config, self.make_source,
                                  self.test_data, os.path.join(workdir, 'eval'))
     exclusive = tuple(self.config.data.exclusive_attributes)
 
