@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 
 import jax
 import numpy as np
@@ -202,10 +203,17 @@ def test_full_disk_during_save_is_one_error_and_keeps_the_previous(
       raise OSError(errno.ENOSPC, 'No space left on device')
     return real_save(self, step, *args, **kwargs)
   monkeypatch.setattr(ocp.CheckpointManager, 'save', save)
+  threads_before = set(threading.enumerate())
   with pytest.raises(checkpoints.CheckpointError,
                      match=r'saving the checkpoint of step 4 .* No space left '
                      r'on device\); the previous checkpoint, step 2, is intact'):
     loop.train(tiny_config, str(tmp_path))
+  # The failed run closed its checkpoint manager, event writer and input
+  # threads (a notebook that catches the error keeps none of them).
+  left = set(threading.enumerate()) - threads_before
+  for thread in left:
+    thread.join(timeout=10)
+  assert not [t.name for t in left if t.is_alive()]
   monkeypatch.undo()
   tiny_config.num_train_steps = 4
   summary = loop.train(tiny_config, str(tmp_path))

@@ -10,6 +10,7 @@ the devices by ``parallel``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import json
 import logging
@@ -148,17 +149,49 @@ def epoch_end_step(epoch: int, batches_per_epoch: int,
 
 def _prefetch_to_device(batches: Iterator[dict], put: Callable,
                         size: int = 2) -> Iterator[dict]:
-  """Keeps ``size`` batches in flight to the devices (transfers are async)."""
+  """Keeps ``size`` batches in flight to the devices (transfers are async).
+
+  Closing this generator closes ``batches`` (grain's reader threads).
+  """
   queue = []
-  for batch in batches:
-    queue.append(put(batch))
-    if len(queue) > size:
-      yield queue.pop(0)
-  yield from queue
+  try:
+    for batch in batches:
+      queue.append(put(batch))
+      if len(queue) > size:
+        yield queue.pop(0)
+    yield from queue
+  finally:
+    close = getattr(batches, 'close', None)
+    if close is not None:
+      close()
+
+
+def _close_quietly(what: str, close: Callable[[], Any]) -> None:
+  """Closes one resource as the run ends (a run that ended normally has
+  closed it already, and a second close is a no-op).
+
+  Where an error ends the run, that error is the one to report; a second one
+  from the cleanup (e.g. the same full disk) is logged, not raised.
+  """
+  try:
+    close()
+  except Exception as e:  # pylint: disable=broad-except
+    logging.warning('closing %s after the error: %s', what, e)
 
 
 def train(config, workdir: str) -> dict[str, Any]:
-  """Trains (or resumes training) ``config.family`` and returns the summary."""
+  """Trains (or resumes training) ``config.family`` and returns the summary.
+
+  However the run ends, its checkpoint manager, event writer and input
+  threads are closed before this returns or raises, so a notebook that
+  catches a failed run holds no threads or open files of it.
+  """
+  with contextlib.ExitStack() as cleanup:
+    return _train(config, workdir, cleanup)
+
+
+def _train(config, workdir: str,
+           cleanup: contextlib.ExitStack) -> dict[str, Any]:
   start_time = time.time()
   validate(config)
   if jax.process_index() == 0:
@@ -185,6 +218,8 @@ def train(config, workdir: str) -> dict[str, Any]:
                config.batch_size // training.num_devices)
   state = training.init(jax.random.PRNGKey(config.seed))
   manager = checkpoints.make_manager(workdir, config.checkpoint_max_to_keep)
+  # Closing twice is harmless: a run that ends normally has closed it.
+  cleanup.callback(_close_quietly, 'the checkpoint manager', manager.close)
   state, restored_step = checkpoints.restore_latest(manager, state)
   if restored_step is None:
     local = local_copy(state)
@@ -199,6 +234,7 @@ def train(config, workdir: str) -> dict[str, Any]:
                  start_step, start_step * per_step / per_epoch, total_steps)
 
   out = outputs.Outputs(workdir, enabled=jax.process_index() == 0)
+  cleanup.callback(_close_quietly, 'the event writer', out.close)
   evaluator = (family.make_evaluator(lambda: source,
                                      os.path.join(workdir, 'eval'))
                if config.eval_metrics else None)
@@ -234,6 +270,7 @@ def train(config, workdir: str) -> dict[str, Any]:
       num_threads=config.data.num_workers, prefetch=config.data.prefetch,
       process_index=jax.process_index(),
       process_count=jax.process_count()), training.put_batch)
+  cleanup.callback(_close_quietly, 'the input pipeline', batches.close)
 
   images_per_step = config.batch_size * per_step
   in_flight = InFlight()

@@ -107,4 +107,10 @@ class Outputs:
     with written(self.summary_path):
       with open(self.summary_path, 'w') as f:
         json.dump(summary, f, indent=2)
-    self.writer.close()
+    self.close()
+
+  def close(self) -> None:
+    """Closes the event writer; :meth:`finish` calls it, a second call is a
+    no-op."""
+    if self.writer is not None:
+      self.writer.close()
