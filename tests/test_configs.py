@@ -13,8 +13,8 @@ def test_presets_validate(preset):
     assert (config.image_size, config.channels) == {
         'mnist': (32, 1), 'cifar10': (32, 3), 'celeba': (64, 3)}[preset]
   if preset in ('anime', 'anime_best'):
-    assert (config.image_size, config.channels, config.batch_size) == (64, 3,
-                                                                      128)
+    assert (config.image_size, config.channels, config.batch_size) == (
+        64, 3, {'anime': 128, 'anime_best': 64}[preset])
     config.data.source = 'folder:/some/faces'
   loop.validate(config)
 
