@@ -1,5 +1,6 @@
 import json
 import os
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -237,12 +238,25 @@ def test_an_interrupted_run_resumes_where_it_stopped(tiny_config, tmp_path,
   whole = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(),
                              str(tmp_path / 'whole'))
   assert [entry['step'] for entry in whole['trajectory']] == [10, 20, 30]
-  # A run killed after its second checkpoint...
+  # A run that fails after its second checkpoint...
   real_segments = toy_2d.segments
-  monkeypatch.setattr(toy_2d, 'segments',
-                      lambda config, start=0: real_segments(config, start)[:2])
-  toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(),
-                     str(tmp_path / 'killed'))
+
+  def two_then_fail(config, start=0):
+    yield from real_segments(config, start)[:2]
+    raise RuntimeError('killed')
+  monkeypatch.setattr(toy_2d, 'segments', two_then_fail)
+  threads_before = set(threading.enumerate())
+  with pytest.raises(RuntimeError, match='killed') as failure:
+    toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(),
+                       str(tmp_path / 'killed'))
+  # ...has closed its checkpoint manager: while the error is held (its
+  # traceback keeps the run's frames, as a notebook's last error does), no
+  # thread of the run is left.
+  assert failure.traceback
+  left = set(threading.enumerate()) - threads_before
+  for thread in left:
+    thread.join(timeout=10)
+  assert not [t.name for t in left if t.is_alive()]
   monkeypatch.setattr(toy_2d, 'segments', real_segments)
   # ...resumes at step 20 and ends where the uninterrupted run ends.
   resumed = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(),

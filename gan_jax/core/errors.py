@@ -4,12 +4,15 @@
 ...``) with no traceback; every message names the config field, file or
 line at fault. Each layer raises its own subclass (``ConfigError`` here,
 ``DataError``, ``ParallelError``, ``CheckpointError`` beside their code), so
-this module imports nothing of the package.
+this module imports nothing of the package. ``close_quietly`` is the
+cleanup after an error, which must not hide it.
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
+from typing import Any, Callable
 
 
 class UserError(Exception):
@@ -72,3 +75,16 @@ def boolean(config, *fields: str) -> None:
   for field in fields:
     value = _get(config, field)
     require(isinstance(value, bool), field, 'must be True or False', value)
+
+
+def close_quietly(what: str, close: Callable[[], Any]) -> None:
+  """Closes one resource as the run ends (a run that ended normally has
+  closed it already, and a second close is a no-op).
+
+  Where an error ends the run, that error is the one to report; a second one
+  from the cleanup (e.g. the same full disk) is logged, not raised.
+  """
+  try:
+    close()
+  except Exception as e:  # pylint: disable=broad-except
+    logging.warning('closing %s after the error: %s', what, e)

@@ -166,19 +166,6 @@ def _prefetch_to_device(batches: Iterator[dict], put: Callable,
       close()
 
 
-def _close_quietly(what: str, close: Callable[[], Any]) -> None:
-  """Closes one resource as the run ends (a run that ended normally has
-  closed it already, and a second close is a no-op).
-
-  Where an error ends the run, that error is the one to report; a second one
-  from the cleanup (e.g. the same full disk) is logged, not raised.
-  """
-  try:
-    close()
-  except Exception as e:  # pylint: disable=broad-except
-    logging.warning('closing %s after the error: %s', what, e)
-
-
 def train(config, workdir: str) -> dict[str, Any]:
   """Trains (or resumes training) ``config.family`` and returns the summary.
 
@@ -219,7 +206,7 @@ def _train(config, workdir: str,
   state = training.init(jax.random.PRNGKey(config.seed))
   manager = checkpoints.make_manager(workdir, config.checkpoint_max_to_keep)
   # Closing twice is harmless: a run that ends normally has closed it.
-  cleanup.callback(_close_quietly, 'the checkpoint manager', manager.close)
+  cleanup.callback(errors.close_quietly, 'the checkpoint manager', manager.close)
   state, restored_step = checkpoints.restore_latest(manager, state)
   if restored_step is None:
     local = local_copy(state)
@@ -234,7 +221,7 @@ def _train(config, workdir: str,
                  start_step, start_step * per_step / per_epoch, total_steps)
 
   out = outputs.Outputs(workdir, enabled=jax.process_index() == 0)
-  cleanup.callback(_close_quietly, 'the event writer', out.close)
+  cleanup.callback(errors.close_quietly, 'the event writer', out.close)
   evaluator = (family.make_evaluator(lambda: source,
                                      os.path.join(workdir, 'eval'))
                if config.eval_metrics else None)
@@ -270,7 +257,7 @@ def _train(config, workdir: str,
       num_threads=config.data.num_workers, prefetch=config.data.prefetch,
       process_index=jax.process_index(),
       process_count=jax.process_count()), training.put_batch)
-  cleanup.callback(_close_quietly, 'the input pipeline', batches.close)
+  cleanup.callback(errors.close_quietly, 'the input pipeline', batches.close)
 
   images_per_step = config.batch_size * per_step
   in_flight = InFlight()

@@ -365,29 +365,33 @@ def train_seeds(config, method: str, mixture: Mixture2D,
                     if entry['step'] <= start]
       logging.info('toy_2d %s: resuming %s at step %d of %d', mixture.name,
                    workdir, start, config.num_train_steps)
-  elapsed = trajectory[-1]['wall_time_s'] if trajectory else 0.0
-  segment_start = time.time()
-  segment_fns, first = {}, start
-  for pieces in segments(config, start):
-    signature = (tuple(pieces), first == 0)
-    if signature not in segment_fns:
-      segment_fns[signature] = train_segment(*signature)
-    steps = sum(piece[0] for piece in pieces)
-    carry = segment_fns[signature](carry, data_keys[:, first:first + steps])
-    first += steps
-    results = jax.device_get(evaluate(carry, eval_keys))
-    now = time.time()
-    elapsed, segment_start = elapsed + now - segment_start, now
-    trajectory.append({'step': first, **summarise(results),
-                       'wall_time_s': elapsed})
-    logging.info('toy_2d %s %s: %s', mixture.name, method,
-                 json.dumps(trajectory[-1]))
+  try:
+    elapsed = trajectory[-1]['wall_time_s'] if trajectory else 0.0
+    segment_start = time.time()
+    segment_fns, first = {}, start
+    for pieces in segments(config, start):
+      signature = (tuple(pieces), first == 0)
+      if signature not in segment_fns:
+        segment_fns[signature] = train_segment(*signature)
+      steps = sum(piece[0] for piece in pieces)
+      carry = segment_fns[signature](carry, data_keys[:, first:first + steps])
+      first += steps
+      results = jax.device_get(evaluate(carry, eval_keys))
+      now = time.time()
+      elapsed, segment_start = elapsed + now - segment_start, now
+      trajectory.append({'step': first, **summarise(results),
+                         'wall_time_s': elapsed})
+      logging.info('toy_2d %s %s: %s', mixture.name, method,
+                   json.dumps(trajectory[-1]))
+      if manager is not None:
+        checkpoints.save(manager, carry, step=first)
+        _write_trajectory(workdir, trajectory)
     if manager is not None:
-      checkpoints.save(manager, carry, step=first)
-      _write_trajectory(workdir, trajectory)
-  if manager is not None:
-    checkpoints.wait(manager)
-    manager.close()
+      checkpoints.wait(manager)
+      manager.close()
+  finally:  # after an error too: no checkpoint thread is left behind
+    if manager is not None:
+      errors.close_quietly('the checkpoint manager', manager.close)
   if start == config.num_train_steps:  # nothing left to train: evaluate
     results = jax.device_get(evaluate(carry, eval_keys))
   return {**results, 'trajectory': trajectory}
