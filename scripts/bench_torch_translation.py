@@ -27,6 +27,27 @@ import tempfile
 import time
 
 
+def reference_model(reference_dir: str, options: list[str]):
+  """The reference's model (``create_model``, ``setup``) from its own option
+  parser with ``options`` on its defaults, on the CPU, with checkpoints in a
+  temporary folder; the options it prints are swallowed."""
+  sys.path.insert(0, os.path.abspath(reference_dir))
+  from models import create_model  # pylint: disable=g-import-not-at-top
+  from options.train_options import TrainOptions  # pylint: disable=g-import-not-at-top
+  scratch = tempfile.mkdtemp()
+  sys.argv = [sys.argv[0], '--dataroot', scratch, '--gpu_ids', '-1',
+              '--checkpoints_dir', scratch, '--name', 'reference', *options]
+  stdout, sys.stdout = sys.stdout, open(os.devnull, 'w')
+  try:
+    opt = TrainOptions().parse()
+    model = create_model(opt)
+    model.setup(opt)
+  finally:
+    sys.stdout.close()
+    sys.stdout = stdout
+  return model
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--reference_dir', required=True,
@@ -41,28 +62,13 @@ def main() -> None:
   args = parser.parse_args()
 
   import torch  # pylint: disable=g-import-not-at-top
-  sys.path.insert(0, os.path.abspath(args.reference_dir))
-  from models import create_model  # pylint: disable=g-import-not-at-top
-  from options.train_options import TrainOptions  # pylint: disable=g-import-not-at-top
-
   if args.model == 'pix2pix':
     net = {256: 'unet_256', 128: 'unet_128'}[args.size]
   else:
     net = {256: 'resnet_9blocks', 128: 'resnet_6blocks'}[args.size]
-  checkpoints = tempfile.mkdtemp()
-  sys.argv = [sys.argv[0], '--dataroot', checkpoints, '--model', args.model,
-              '--direction', 'BtoA', '--gpu_ids', '-1', '--netG', net,
-              '--crop_size', str(args.size), '--load_size', str(args.size),
-              '--checkpoints_dir', checkpoints, '--name', 'bench']
-  stdout = sys.stdout
-  sys.stdout = open(os.devnull, 'w')  # the option parser prints every option
-  try:
-    opt = TrainOptions().parse()
-    model = create_model(opt)
-    model.setup(opt)
-  finally:
-    sys.stdout.close()
-    sys.stdout = stdout
+  model = reference_model(args.reference_dir, [
+      '--model', args.model, '--direction', 'BtoA', '--netG', net,
+      '--crop_size', str(args.size), '--load_size', str(args.size)])
   generator = torch.Generator().manual_seed(0)
   shape = (1, 3, args.size, args.size)
   data = {'A': torch.rand(shape, generator=generator) * 2 - 1,

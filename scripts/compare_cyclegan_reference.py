@@ -37,11 +37,13 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'scripts'))
+
+import bench_torch_translation  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def our_family(size: int, generator: str, conv_impl: str):
@@ -99,26 +101,6 @@ def copy_into(module, params: dict) -> None:
       conv.bias.copy_(torch.from_numpy(layer['bias']))
 
 
-def reference_model(reference_dir: str, size: int, generator: str):
-  sys.path.insert(0, os.path.abspath(reference_dir))
-  from models import create_model  # pylint: disable=g-import-not-at-top
-  from options.train_options import TrainOptions  # pylint: disable=g-import-not-at-top
-  scratch = tempfile.mkdtemp()
-  sys.argv = [sys.argv[0], '--dataroot', scratch, '--model', 'cycle_gan',
-              '--gpu_ids', '-1', '--netG', generator, '--crop_size',
-              str(size), '--load_size', str(size), '--checkpoints_dir',
-              scratch, '--name', 'compare']
-  stdout, sys.stdout = sys.stdout, open(os.devnull, 'w')  # it prints options
-  try:
-    opt = TrainOptions().parse()
-    model = create_model(opt)
-    model.setup(opt)
-  finally:
-    sys.stdout.close()
-    sys.stdout = stdout
-  return model
-
-
 def relative(x, y) -> float:
   x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
   return float(np.linalg.norm(x - y) / np.linalg.norm(y))
@@ -152,7 +134,9 @@ def main() -> None:
 
   params = jax.device_get(state.players['g'].params)
   d_params = jax.device_get(state.players['d'].params)
-  model = reference_model(args.reference_dir, args.size, args.generator)
+  model = bench_torch_translation.reference_model(args.reference_dir, [
+      '--model', 'cycle_gan', '--netG', args.generator, '--crop_size',
+      str(args.size), '--load_size', str(args.size)])
   copy_into(model.netG_A, params['ab'])
   copy_into(model.netG_B, params['ba'])
   copy_into(model.netD_A, d_params['b'])  # the reference's D_A judges B
