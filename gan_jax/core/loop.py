@@ -206,7 +206,8 @@ def _train(config, workdir: str,
   state = training.init(jax.random.PRNGKey(config.seed))
   manager = checkpoints.make_manager(workdir, config.checkpoint_max_to_keep)
   # Closing twice is harmless: a run that ends normally has closed it.
-  cleanup.callback(errors.close_quietly, 'the checkpoint manager', manager.close)
+  cleanup.callback(errors.close_quietly, 'the checkpoint manager',
+                   manager.close)
   state, restored_step = checkpoints.restore_latest(manager, state)
   if restored_step is None:
     local = local_copy(state)
