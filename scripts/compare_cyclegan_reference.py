@@ -42,13 +42,13 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'scripts'))
+sys.path.insert(0, os.path.join(ROOT, 'configs'))
 
 import bench_torch_translation  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def our_family(size: int, generator: str, conv_impl: str):
   """The family of configs/cyclegan.py at ``size``, no crop, flip or decay."""
-  sys.path.insert(0, os.path.join(ROOT, 'configs'))
   import cyclegan as cyclegan_configs  # pylint: disable=g-import-not-at-top
   from gan_jax import families  # pylint: disable=g-import-not-at-top
   config = cyclegan_configs.get_config('facades')
@@ -64,7 +64,8 @@ def _numbered(params: dict, kind: str) -> list:
   """params['KIND_0'], params['KIND_1'], ... (pytrees sort 'Conv_10' before
   'Conv_2', so the names' numbers give the order)."""
   names = [n for n in params if n.rsplit('_', 1)[0] == kind]
-  return [params[n] for n in sorted(names, key=lambda n: int(n.rsplit('_')[-1]))]
+  return [params[n]
+          for n in sorted(names, key=lambda n: int(n.rsplit('_', 1)[1]))]
 
 
 def _flax_layers(params: dict) -> list[dict]:

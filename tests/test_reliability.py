@@ -193,6 +193,14 @@ def test_workdir_that_is_not_writable(tiny_config, tmp_path):
     loop.train(tiny_config, str(tmp_path / 'a_file' / 'run'))
 
 
+def assert_no_thread_left(threads_before: set) -> None:
+  """No thread started since ``threads_before`` is alive (each gets 10 s)."""
+  left = set(threading.enumerate()) - threads_before
+  for thread in left:
+    thread.join(timeout=10)
+  assert not [t.name for t in left if t.is_alive()]
+
+
 def test_full_disk_during_save_is_one_error_and_keeps_the_previous(
     tiny_config, tmp_path, monkeypatch):
   tiny_config.num_train_steps = 6
@@ -213,10 +221,7 @@ def test_full_disk_during_save_is_one_error_and_keeps_the_previous(
   # threads: while its error is held (its traceback keeps the run's frames,
   # as a notebook's last error does), none of them is left.
   assert failure.traceback
-  left = set(threading.enumerate()) - threads_before
-  for thread in left:
-    thread.join(timeout=10)
-  assert not [t.name for t in left if t.is_alive()]
+  assert_no_thread_left(threads_before)
   monkeypatch.undo()
   tiny_config.num_train_steps = 4
   summary = loop.train(tiny_config, str(tmp_path))

@@ -11,6 +11,8 @@ import toy_2d as toy_2d_configs  # configs/toy_2d.py
 from gan_jax.core import errors
 from gan_jax.toy import mlp, toy_2d
 
+from test_reliability import assert_no_thread_left  # pylint: disable=g-bad-import-order
+
 
 @pytest.mark.parametrize('make,num_modes,sigma', [
     (toy_2d.ring, 8, 0.01), (toy_2d.grid, 25, 0.05)])
@@ -253,10 +255,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(tiny_config, tmp_path,
   # traceback keeps the run's frames, as a notebook's last error does), no
   # thread of the run is left.
   assert failure.traceback
-  left = set(threading.enumerate()) - threads_before
-  for thread in left:
-    thread.join(timeout=10)
-  assert not [t.name for t in left if t.is_alive()]
+  assert_no_thread_left(threads_before)
   monkeypatch.setattr(toy_2d, 'segments', real_segments)
   # ...resumes at step 20 and ends where the uninterrupted run ends.
   resumed = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(),
