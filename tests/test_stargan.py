@@ -6,20 +6,24 @@ import importlib.util
 import os
 import random
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 import orbax.checkpoint as ocp
 import pytest
 from PIL import Image
 
 from gan_jax import families, losses, modes
 from gan_jax.core import errors
+from gan_jax.core import state as state_lib
 from gan_jax.data import sources
 from gan_jax.eval import translation
 from gan_jax.families.stargan import domains, models
 from gan_jax.families.stargan import family as stargan_family
+from gan_jax.families.stargan import step as stargan_step
 
 KEY = jax.random.PRNGKey(0)
 HAIR = ('Black_Hair', 'Blond_Hair', 'Brown_Hair', 'Gray_Hair')
@@ -107,19 +111,34 @@ def test_celeba_split_is_the_references(tmp_path):
 
 
 def test_digits_domains_have_known_translations():
-  grey, labels, _ = domains.digits_domains('test', 16)
-  assert len(grey) == 359 and labels.shape == (359, 4)
+  names = domains.DIGITS_COLOURS + domains.DIGITS_TRANSFORMS
+  grey, labels, _ = domains.digits_domains('test', 16, names)
+  assert len(grey) == 359 and labels.shape == (359, 5)
   assert np.all(labels[:, :3].sum(1) == 1)  # one colour each
-  # All six domains occur.
-  assert len({tuple(row) for row in labels}) == 6
-  images = domains.render(grey, labels)
-  # The known answer is invertible: the digit comes back from any domain.
-  inverted = labels[:, 3] > 0.5
+  # All twelve domains occur.
+  assert len({tuple(row) for row in labels}) == 12
+  # A digit keeps its colour and polarity whichever transforms are named.
+  _, inverted_only, _ = domains.digits_domains(
+      'test', 16, domains.DIGITS_COLOURS + ('Inverted',))
+  np.testing.assert_array_equal(inverted_only, labels[:, [0, 1, 2, 4]])
+  images = domains.render(grey, labels, names)
+  bold, inverted = labels[:, 3] > 0.5, labels[:, 4] > 0.5
   ink = images.max(-1).astype(float) / domains.COLOURS.max(-1)[
       np.argmax(labels[:, :3], -1)][:, None, None]
-  back = np.where(inverted[:, None, None], 1 - ink, ink) * 255
-  assert np.abs(back - grey[..., 0]).max() <= 2.5
-
+  ink = np.where(inverted[:, None, None], 1 - ink, ink) * 255
+  # Plain strokes are the digit; bold ones its 3x3 maximum at 16 px.
+  plain = grey[..., 0].astype(float)
+  padded = np.pad(plain, ((0, 0), (1, 1), (1, 1)))
+  dilated = np.max([padded[:, i:i + 16, j:j + 16] for i in range(3)
+                    for j in range(3)], 0)
+  assert np.abs(ink[~bold] - plain[~bold]).max() <= 2.5
+  assert np.abs(ink[bold] - dilated[bold]).max() <= 2.5
+  assert np.mean(dilated[bold] - plain[bold]) > 20  # visibly bolder
+  with pytest.raises(sources.DataError, match='data.attributes must be '
+                     'Red,Green,Blue followed by one or more of '
+                     'Bold,Inverted'):
+    domains.digits_domains('test', 16, ('Red', 'Green', 'Blue', 'Inverted',
+                                        'Bold'))
 
 _TINY = {'image_size': 8, 'model.base_width': 2, 'model.d_base_width': 2,
          'model.num_blocks': 1, 'model.d_layers': 3, 'model.conv_impl': 'lax',
@@ -141,11 +160,58 @@ def tiny_run(tmp_path_factory):
   return config, workdir, summary
 
 
+
+def test_identity_term_is_l1_of_g_under_the_inputs_own_labels():
+  # identity_weight (not the reference's; CycleGAN's) adds identity_weight
+  # * lambda_rec * |G(x, c) - x|_1 to G's loss and nothing to D's. Players
+  # of one layer each: a small compile.
+
+  class Generator(nn.Module):
+
+    @nn.compact
+    def __call__(self, x, labels):
+      tiled = jnp.broadcast_to(labels[:, None, None], x.shape[:3] + (
+          labels.shape[-1],))
+      return jnp.tanh(nn.Conv(3, (1, 1))(jnp.concatenate([x, tiled], -1)))
+
+  class Discriminator(nn.Module):
+
+    @nn.compact
+    def __call__(self, x):
+      flat = x.reshape(x.shape[0], -1)
+      return nn.Dense(1)(flat).reshape(-1, 1, 1), nn.Dense(4)(flat)
+
+  g, d, tx = Generator(), Discriminator(), optax.adam(1e-2)
+  rng = np.random.default_rng(0)
+  batch = {'image': rng.integers(0, 256, (1, 4, 8, 8, 3), dtype=np.uint8),
+           'attributes': rng.integers(0, 2, (1, 4, 4)).astype(np.float32)}
+  x = batch['image'][0].astype(np.float32) / 127.5 - 1
+  labels = batch['attributes'][0]
+  players = {'g': state_lib.make_player(g.init(KEY, x, labels), tx),
+             'd': state_lib.make_player(d.init(KEY, x), tx)}
+  before = state_lib.new_state(KEY, players)
+  results = {}
+  for weight in (0.0, 0.5):
+    train_step = stargan_step.make_train_step(
+        g, d, tx, tx, gp_weight=10.0, classification_weight=1.0,
+        reconstruction_weight=10.0, identity_weight=weight, flip=False)
+    results[weight] = jax.jit(train_step)(before, batch)
+  (without, plain), (with_identity, metrics) = results.values()
+  assert 'g_identity' not in plain
+  own = g.apply({'params': before.players['g'].params}, x, labels)
+  np.testing.assert_allclose(metrics['g_identity'],
+                             np.mean(np.abs(own - x)), rtol=1e-5)
+  # D's update (before G's) is the same; G's differs.
+  for player, same in (('d', True), ('g', False)):
+    leaves = zip(jax.tree.leaves(without.players[player].params),
+                 jax.tree.leaves(with_identity.players[player].params))
+    assert all(np.array_equal(a, b) for a, b in leaves) == same, player
+
 def test_tiny_digits_run_scores_every_target(tiny_run):
   config, workdir, summary = tiny_run
   assert summary['status'] == 'completed' and summary['step'] == 4
   for name in ('d_loss', 'd_cls', 'gradient_penalty', 'g_loss', 'g_cls',
-               'g_rec'):
+               'g_rec', 'g_identity'):
     assert np.isfinite(summary[name]), name
   assert summary['gradient_penalty'] > 0
   # n_critic: each of the 4 steps updated D d_steps = 2 times, G once.
@@ -163,8 +229,10 @@ def test_tiny_digits_run_scores_every_target(tiny_run):
     assert 0 <= scores[f'target_accuracy_{name}'] <= 1
     assert 0 <= scores[f'source_rate_{name}'] <= 1
     assert scores[f'classifier_accuracy_{name}'] > 0.9, name
-  # Inverted is always flipped: no input already has its target.
-  assert scores['source_rate_Inverted'] == 0
+  # Bold is always flipped: no input already has its target, nor is any
+  # input the known answer.
+  assert scores['source_rate_Bold'] == 0
+  assert scores['source_l1_Bold'] > 0 and scores['source_psnr_Bold'] < 100
   assert 0 < scores['l1'] < 2 and scores['psnr'] > 0
   np.testing.assert_allclose(
       np.mean([scores[f'l1_{name}'] for name in config.data.attributes]),
@@ -193,7 +261,7 @@ def test_translate_mode_sets_the_named_attributes(tiny_run, tmp_path,
   Image.fromarray(np.full((30, 20, 3), 90, np.uint8)).save(inputs / 'x.png')
   (inputs / 'notes.txt').write_text('not an image')
   outputs = {}
-  for wanted in ('Red', 'Blue,Inverted=1'):
+  for wanted in ('Red', 'Blue,Bold=1'):
     config = config.copy_and_resolve_references()
     config.translate_attributes = wanted
     out = str(tmp_path / wanted)
@@ -204,7 +272,7 @@ def test_translate_mode_sets_the_named_attributes(tiny_run, tmp_path,
   assert not np.array_equal(*outputs.values())
   config.translate_attributes = 'Red,Purple'
   with pytest.raises(errors.ConfigError, match="unknown attribute 'Purple'; "
-                     'valid: Red, Green, Blue, Inverted'):
+                     'valid: Red, Green, Blue, Bold'):
     modes.run(config, workdir, 'translate', str(tmp_path / 'x'), str(inputs))
 
 

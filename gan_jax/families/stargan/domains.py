@@ -2,15 +2,18 @@
 
 Sources (``config.data.source``):
 
-  'digits_domains'   the offline default: scikit-learn's digits in
-                     ``DIGITS_ATTRIBUTES``, one colour of three (an exclusive
-                     group, like CelebA's hair colours) times inverted or
-                     not: six domains with known translations. Each digit's
-                     domain is fixed (drawn once from ``_DOMAIN_SEED``), as
-                     each CelebA face has its attributes; the digits
-                     classifier's training split trains, its held-out split
-                     tests, and for a test digit x and any target c' the
-                     right answer is ``render(grey(x), c')``.
+  'digits_domains'   the offline default: scikit-learn's digits in the
+                     domains of ``data.attributes``: one ink colour of
+                     three (``DIGITS_COLOURS``, an exclusive group like
+                     CelebA's hair colours) times each of the transforms
+                     named after them (``DIGITS_TRANSFORMS``: 'Bold', the
+                     strokes dilated; 'Inverted', ink and background
+                     swapped), on or off. Each digit's domain is fixed
+                     (drawn once from ``_DOMAIN_SEED``), as each CelebA face
+                     has its attributes; the digits classifier's training
+                     split trains, its held-out split tests, and for a test
+                     digit x and any target c' the right answer is
+                     ``render(grey(x), c')``.
   'attributes:PATH'  CelebA's layout (``sources.attributes_source``): the
                      attributes named by ``data.attributes``; the
                      reference's split (its rows shuffled by Python's
@@ -30,8 +33,8 @@ import numpy as np
 from gan_jax.data import sources
 from gan_jax.eval import digits_classifier
 
-DIGITS_ATTRIBUTES = ('Red', 'Green', 'Blue', 'Inverted')
-DIGITS_EXCLUSIVE = ('Red', 'Green', 'Blue')
+DIGITS_COLOURS = ('Red', 'Green', 'Blue')  # one of them: an exclusive group
+DIGITS_TRANSFORMS = ('Bold', 'Inverted')  # each on or off, in this order
 # The ink colour of each colour attribute (RGB, 0-255).
 COLOURS = np.array([[240.0, 60.0, 40.0], [50.0, 200.0, 70.0],
                     [60.0, 90.0, 250.0]])
@@ -40,35 +43,72 @@ SOURCES = "'digits_domains' or 'attributes:PATH'"
 SPLITS = ('train', 'test')
 
 
-def render(grey: np.ndarray, attributes: np.ndarray) -> np.ndarray:
-  """uint8 grey digits (n, S, S, 1) in the domains of ``attributes`` (n, 4)
-  (``DIGITS_ATTRIBUTES``; exactly one colour set): ink x = grey / 255, or
-  1 - x if inverted, times the colour; uint8 RGB (n, S, S, 3). Invertible:
-  ``grey_of`` recovers the digit to +-1 grey level."""
+DIGITS_ATTRIBUTES_RULE = (
+    f'must be {",".join(DIGITS_COLOURS)} followed by one or more of '
+    f'{",".join(DIGITS_TRANSFORMS)} (in that order) for data.source '
+    "'digits_domains'")
+
+
+def valid_digits_attributes(names: tuple[str, ...]) -> bool:
+  """The three colours, then one or more of DIGITS_TRANSFORMS, in order."""
+  names = tuple(names)
+  transforms = names[len(DIGITS_COLOURS):]
+  return (names[:len(DIGITS_COLOURS)] == DIGITS_COLOURS and bool(transforms)
+          and transforms == tuple(t for t in DIGITS_TRANSFORMS
+                                  if t in transforms))
+
+
+def bold(ink: np.ndarray) -> np.ndarray:
+  """Strokes dilated: the grey-level maximum over a square of side
+  2 r + 1, r = max(1, S // 32) (1 pixel at 32 px), of ink (n, S, S, 1)."""
+  radius = max(1, ink.shape[1] // 32)
+  padded = np.pad(ink, ((0, 0), (radius, radius), (radius, radius), (0, 0)))
+  size = ink.shape[1]
+  return np.max([padded[:, i:i + size, j:j + size]
+                 for i in range(2 * radius + 1)
+                 for j in range(2 * radius + 1)], axis=0)
+
+
+def render(grey: np.ndarray, attributes: np.ndarray,
+           names: tuple[str, ...]) -> np.ndarray:
+  """uint8 grey digits (n, S, S, 1) in the domains of ``attributes`` (n, A)
+  named by ``names`` (``valid_digits_attributes``; exactly one colour set):
+  ink x = grey / 255, dilated if Bold, then 1 - x if Inverted, times the
+  colour; uint8 RGB (n, S, S, 3)."""
   attributes = np.asarray(attributes)
   x = np.asarray(grey, np.float64)[..., :1] / 255.0
-  inverted = attributes[:, 3, None, None, None] > 0.5
-  x = np.where(inverted, 1.0 - x, x)
+  for name, transform in (('Bold', bold), ('Inverted', lambda v: 1.0 - v)):
+    if name in names:
+      on = attributes[:, names.index(name), None, None, None] > 0.5
+      x = np.where(on, transform(x), x)
   colour = COLOURS[np.argmax(attributes[:, :3], -1)][:, None, None, :]
   return np.clip(np.round(x * colour), 0, 255).astype(np.uint8)
 
 
-def digits_domains(split: str, image_size: int
+def digits_domains(split: str, image_size: int, names: tuple[str, ...]
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """(uint8 grey digits (n, S, S, 1), float32 attributes (n, 4), labels) of
-  ``split``: the digits classifier's training or held-out digits, each in
-  its fixed domain."""
+  """(uint8 grey digits (n, S, S, 1), float32 attributes (n, A) named by
+  ``names``, labels) of ``split``: the digits classifier's training or
+  held-out digits, each in its fixed domain."""
   if split not in SPLITS:
     raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+  if not valid_digits_attributes(names):
+    raise sources.DataError(f'data.attributes {DIGITS_ATTRIBUTES_RULE}, got '
+                            f'{",".join(names)}')
   source = sources.digits_source(image_size, 1, labels=True)
   digits = source.load(np.arange(source.num_examples))
+  count = source.num_examples
   rng = np.random.default_rng(_DOMAIN_SEED)
-  colour = rng.integers(0, 3, source.num_examples)
-  inverted = rng.integers(0, 2, source.num_examples)
-  attributes = np.zeros((source.num_examples, 4), np.float32)
-  attributes[np.arange(source.num_examples), colour] = 1.0
-  attributes[:, 3] = inverted
-  train, held_out = digits_classifier._split(source.num_examples)  # pylint: disable=protected-access
+  # Drawn in a fixed order whatever the names, so a digit keeps its colour
+  # and each transform's value in every choice of attributes.
+  colour = rng.integers(0, 3, count)
+  drawn = {'Inverted': rng.integers(0, 2, count),
+           'Bold': rng.integers(0, 2, count)}
+  attributes = np.zeros((count, len(names)), np.float32)
+  attributes[np.arange(count), colour] = 1.0
+  for j, name in enumerate(names[len(DIGITS_COLOURS):], len(DIGITS_COLOURS)):
+    attributes[:, j] = drawn[name]
+  train, held_out = digits_classifier._split(count)  # pylint: disable=protected-access
   rows = train if split == 'train' else held_out
   return digits['image'][rows], attributes[rows], digits['label'][rows]
 
@@ -81,13 +121,8 @@ def make_source(spec: str, split: str, image_size: int, channels: int,
     if channels != 3:
       raise sources.DataError("data.source 'digits_domains' is coloured: "
                               f'channels must be 3, got {channels}')
-    if tuple(attributes) != DIGITS_ATTRIBUTES:
-      raise sources.DataError(
-          f"data.source 'digits_domains' has the attributes "
-          f'{",".join(DIGITS_ATTRIBUTES)}; data.attributes is '
-          f'{",".join(attributes)}')
-    grey, labels, _ = digits_domains(split, image_size)
-    images = render(grey, labels)
+    grey, labels, _ = digits_domains(split, image_size, tuple(attributes))
+    images = render(grey, labels, tuple(attributes))
     return sources.Source(
         f'digits_domains[{split}]', len(images),
         {'image': (images.shape[1:], np.dtype(np.uint8)),

@@ -37,7 +37,9 @@ Knowingly different:
     finite-gradient where the reference's sqrt(|g|^2) is not;
   * the last partial minibatch of an epoch is not trained on
     (``order.train_batches``); the reference's ``drop_last=False`` trains
-    it (one image at 6,001 training faces).
+    it (one image at 6,001 training faces);
+  * ``identity_weight`` (default 0, the reference) adds CycleGAN's identity
+    term to G's loss (``step``); only the digits preset sets it.
 
 Evaluation (``evaluate``): every test image translated to each of its
 targets; the attribute classifier's (``classifier.py``) rate of naming the
@@ -240,7 +242,7 @@ class StarGAN(base.Family):
     errors.one_of(config, 'model.conv_impl', layers.IMPLS)
     errors.boolean(config, 'data.flip')
     for field in ('gp_weight', 'classification_weight',
-                  'reconstruction_weight'):
+                  'reconstruction_weight', 'identity_weight'):
       errors.require(config[field] >= 0, field, 'must be non-negative',
                      config[field])
     errors.require(config.image_size % 2 ** config.model.d_layers == 0,
@@ -257,6 +259,9 @@ class StarGAN(base.Family):
                    and config.data.test_count >= 1, 'data.test_count',
                    'must be a positive integer', config.data.test_count)
     spec = config.data.source
+    errors.require(spec != 'digits_domains'
+                   or domains.valid_digits_attributes(names),
+                   'data.attributes', domains.DIGITS_ATTRIBUTES_RULE, names)
     errors.require(spec == 'digits_domains' or (
         isinstance(spec, str) and spec.startswith('attributes:')
         and len(spec) > len('attributes:')), 'data.source',
@@ -297,7 +302,8 @@ class StarGAN(base.Family):
         gp_weight=config.gp_weight,
         classification_weight=config.classification_weight,
         reconstruction_weight=config.reconstruction_weight,
-        flip=config.data.flip, axis_name=axis_name)
+        identity_weight=config.identity_weight, flip=config.data.flip,
+        axis_name=axis_name)
     self._translate = jax.jit(functools.partial(_apply_generator,
                                                 self.generator))
 
@@ -332,7 +338,8 @@ class StarGAN(base.Family):
     data = {'name': source.name,
             **source.load(np.arange(source.num_examples))}
     if self.config.data.source == 'digits_domains':
-      data['grey'] = domains.digits_domains('test', self.config.image_size)[0]
+      data['grey'] = domains.digits_domains('test', self.config.image_size,
+                                            self.names)[0]
     return data
 
   def translate(self, state, images: np.ndarray, labels: np.ndarray,
@@ -383,13 +390,18 @@ class StarGAN(base.Family):
     results = score(evaluator, images, labels, translated, reconstructed)
     if 'grey' in self.test_data:
       grey = self.test_data['grey'][:num]
-      known = [domains.render(grey, target) for target in targets]
+      known = [domains.render(grey, target, self.names)
+               for target in targets]
       for metric, fn in (('l1', translation.l1), ('psnr', translation.psnr)):
         if metric in evaluator.active:
           each = [fn(out, answer) for out, answer in zip(translated, known)]
           results[metric] = float(np.mean(each))
           results.update({f'{metric}_{name}': float(value)
                           for name, value in zip(self.names, each)})
+          # The untranslated inputs scored the same way: what G must beat
+          # (a small change such as Bold scores well left undone).
+          results.update({f'source_{metric}_{name}': fn(images, answer)
+                          for name, answer in zip(self.names, known)})
     if jax.process_index() == 0:
       count = min(_TEST_GRID_IMAGES, len(images))
       pix2pix_family.save_test_grid(

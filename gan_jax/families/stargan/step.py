@@ -19,6 +19,11 @@ yunjey/stargan, one reference iteration per minibatch:
         -mean D_src(G(x, c')) + lambda_rec |x - G(G(x, c'), c)|_1
         + lambda_cls BCE(D_cls(G(x, c')), c')
 
+With ``identity_weight`` > 0, G's loss also has CycleGAN's identity term
+(Zhu et al. 2017, Sec. 5.2), as a fraction of lambda_rec like CycleGAN's:
+identity_weight lambda_rec |G(x, c) - x|_1, G asked for the labels x already
+has. The reference has no such term (identity_weight = 0, the default).
+
 BCE is the sigmoid cross-entropy summed over the attributes and averaged
 over the images (the reference's ``size_average=False`` sum / batch size).
 
@@ -62,8 +67,8 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
                     g_tx: optax.GradientTransformation,
                     d_tx: optax.GradientTransformation, *,
                     gp_weight: float, classification_weight: float,
-                    reconstruction_weight: float, flip: bool,
-                    axis_name: str | None = None) -> Callable:
+                    reconstruction_weight: float, identity_weight: float,
+                    flip: bool, axis_name: str | None = None) -> Callable:
   """train_step(state, batch): players 'g' and 'd'; see the module doc."""
 
   def mean_over_devices(tree):
@@ -129,8 +134,13 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
       reconstruction = losses.l1(translate(params, fake, labels), x)
       total = (adversarial + classification_weight * classification
                + reconstruction_weight * reconstruction)
-      return total, {'g_loss': adversarial, 'g_cls': classification,
-                     'g_rec': reconstruction}
+      terms = {'g_loss': adversarial, 'g_cls': classification,
+               'g_rec': reconstruction}
+      if identity_weight > 0:
+        # Not the reference's: CycleGAN's identity term (see the module doc).
+        terms['g_identity'] = losses.l1(translate(params, x, labels), x)
+        total += identity_weight * reconstruction_weight * terms['g_identity']
+      return total, terms
 
     (_, g_metrics), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
         g.params)
