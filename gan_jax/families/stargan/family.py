@@ -230,7 +230,8 @@ class StarGAN(base.Family):
   name = 'stargan'
   progress = (('d_loss', 'D_adv', '%.3f'), ('d_cls', 'D_cls', '%.3f'),
               ('gradient_penalty', 'GP', '%.3f'), ('g_loss', 'G_adv', '%.3f'),
-              ('g_cls', 'G_cls', '%.3f'), ('g_rec', 'G_rec', '%.3f'))
+              ('g_cls', 'G_cls', '%.3f'), ('g_rec', 'G_rec', '%.3f'),
+              ('g_identity', 'G_idt', '%.3f'))
 
   @classmethod
   def validate(cls, config) -> None:
