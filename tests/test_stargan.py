@@ -140,6 +140,7 @@ def test_digits_domains_have_known_translations():
     domains.digits_domains('test', 16, ('Red', 'Green', 'Blue', 'Inverted',
                                         'Bold'))
 
+
 _TINY = {'image_size': 8, 'model.base_width': 2, 'model.d_base_width': 2,
          'model.num_blocks': 1, 'model.d_layers': 3, 'model.conv_impl': 'lax',
          'batch_size': 4, 'd_steps': 2, 'num_train_steps': 4,
@@ -158,7 +159,6 @@ def tiny_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('stargan'))
   summary = modes.run(config, workdir)
   return config, workdir, summary
-
 
 
 def test_identity_term_is_l1_of_g_under_the_inputs_own_labels():
@@ -206,6 +206,7 @@ def test_identity_term_is_l1_of_g_under_the_inputs_own_labels():
     leaves = zip(jax.tree.leaves(without.players[player].params),
                  jax.tree.leaves(with_identity.players[player].params))
     assert all(np.array_equal(a, b) for a, b in leaves) == same, player
+
 
 def test_tiny_digits_run_scores_every_target(tiny_run):
   config, workdir, summary = tiny_run
