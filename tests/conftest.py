@@ -1,5 +1,6 @@
 """Shared fixtures. Small shapes and a persistent compile cache keep CPU runs fast."""
 
+import fcntl
 import importlib.util
 import os
 import shutil
@@ -23,14 +24,31 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'configs'))
 
 
+def _shared_dir(tmp_path_factory, name):
+  """A folder of this pytest run that every xdist worker sees (each worker's
+  own temporary folders lie side by side under one parent)."""
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get('PYTEST_XDIST_WORKER'):
+    root = root.parent
+  path = root / name
+  path.mkdir(exist_ok=True)
+  return path
+
+
 @pytest.fixture(scope='session', autouse=True)
 def compilation_cache(tmp_path_factory):
-  # The same small programs are compiled by several tests (and by restarted
-  # runs): XLA:CPU compiles dominate the suite's time otherwise.
-  jax.config.update('jax_compilation_cache_dir',
-                    str(tmp_path_factory.mktemp('jax_cache')))
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
-  jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)
+  # The same small programs are compiled by several tests, by both xdist
+  # workers and by the command-line runs the tests start (which inherit the
+  # environment): XLA:CPU compiles dominate the suite's time otherwise. An
+  # entry read while another process is still writing it fails to
+  # decompress, and JAX then warns and compiles it again.
+  cache = str(_shared_dir(tmp_path_factory, 'jax_cache'))
+  settings = {'jax_compilation_cache_dir': cache,
+              'jax_persistent_cache_min_compile_time_secs': 0,
+              'jax_persistent_cache_min_entry_size_bytes': -1}
+  for name, value in settings.items():
+    jax.config.update(name, value)
+    os.environ[name.upper()] = str(value)
   yield
 
 
@@ -117,11 +135,16 @@ def synthetic_inception_weights(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def digits_classifier_cache(tmp_path_factory):
-  """The digits classifier, trained once per session; copy_to(dir) plants its
-  cache file where a run's evaluation looks for it."""
+  """The digits classifier, trained once per test run (by the first xdist
+  worker to ask); copy_to(dir) plants its cache file where a run's
+  evaluation looks for it."""
   from gan_jax.eval import digits_classifier  # pylint: disable=g-import-not-at-top
-  cache_dir = str(tmp_path_factory.mktemp('digits_classifier'))
-  classifier = digits_classifier.get_classifier(32, 1, cache_dir)
+  shared = _shared_dir(tmp_path_factory, 'digits_classifier')
+  cache_dir = str(shared)
+  # Trained by the first worker that asks; the other waits for the file.
+  with open(shared / 'lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    classifier = digits_classifier.get_classifier(32, 1, cache_dir)
   source = digits_classifier.cache_path(cache_dir, 32, 1)
 
   def copy_to(directory):

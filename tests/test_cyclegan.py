@@ -317,10 +317,8 @@ def test_kill_9_then_resume_is_bit_identical_pools_included(tiny_run,
                                                            tmp_path):
   """The tiny run again on the command line, killed at step 5 and resumed:
   its last checkpoint equals the uninterrupted (in-process) run's."""
-  cache = jax.config.jax_compilation_cache_dir  # the suite's (conftest.py)
-  env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': ROOT,
-         'JAX_COMPILATION_CACHE_DIR': cache,
-         'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0'}
+  # The suite's compile cache comes with os.environ (conftest.py).
+  env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': ROOT}
   straight, killed = tiny_run[1], str(tmp_path / 'killed')
   code, log = _run_until_step(_cli(killed), env, 5, signal.SIGKILL)
   assert code == -signal.SIGKILL, log[-2000:]

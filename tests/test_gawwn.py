@@ -179,7 +179,8 @@ def test_caption_encoder_shapes_padding_and_the_ds_sje_loss():
 
 def test_contrast_captions_are_the_wrong_captions_d_sees():
   """contrast_fraction 1: every wrong caption is the contrast caption, so
-  where that equals the right caption D's wrong pair is its right pair."""
+  where that equals the right caption D's wrong pair is its right pair, and
+  other contrast captions give other wrong pairs (one compiled step)."""
   from gan_jax.core import state as state_lib  # pylint: disable=g-import-not-at-top
   g = models.Generator(image_size=32, ngf=4)
   d = models.Discriminator(image_size=32, ndf=4, text_width=8)
@@ -197,18 +198,19 @@ def test_contrast_captions_are_the_wrong_captions_d_sees():
       'd': state_lib.make_player(d.init(KEY, jnp.zeros((2, 32, 32, 3)),
                                         jnp.full((2, 4), 0.25),
                                         jnp.zeros((2, 8))), SGD)})
-  inputs = {'image': batch['image'][None], 'caption': captions[None],
-            'box': batch['box'][None], 'contrast_caption': captions[None]}
+  train_step = jax.jit(step.make_train_step(
+      g, d, encoder, SGD, SGD, z_dim=8, cls_weight=0.5,
+      interpolation_weight=0.0, separate_passes=False, contrast_fraction=1.0))
   metrics = {}
-  for fraction in (1.0, 0.0):
-    train_step = jax.jit(step.make_train_step(
-        g, d, encoder, SGD, SGD, z_dim=8, cls_weight=0.5,
-        interpolation_weight=0.0, separate_passes=False,
-        contrast_fraction=fraction))
-    metrics[fraction] = train_step(state, inputs)[1]
-  np.testing.assert_allclose(metrics[1.0]['d_wrong'], metrics[1.0]['d_real'],
-                             rtol=1e-6)
-  assert abs(float(metrics[0.0]['d_wrong'] - metrics[0.0]['d_real'])) > 1e-4
+  for name, contrast in (('right', captions),
+                         ('other', np.roll(captions, 1, axis=0))):
+    inputs = {'image': batch['image'][None], 'caption': captions[None],
+              'box': batch['box'][None], 'contrast_caption': contrast[None]}
+    metrics[name] = train_step(state, inputs)[1]
+  np.testing.assert_allclose(metrics['right']['d_wrong'],
+                             metrics['right']['d_real'], rtol=1e-6)
+  assert abs(float(metrics['other']['d_wrong']
+                   - metrics['other']['d_real'])) > 1e-4
 
 
 def test_attribute_probes_read_only_what_the_embedding_carries():
