@@ -5,12 +5,17 @@ from gan_jax.core import checkpoints, optim
 from gan_jax.families.dcgan import models, step
 
 
-def _state(seed):
+@jax.jit  # one compiled initialisation, not one program per operation
+def _init(key):
   opt = optim.optimizer_config(lr=2e-4)
   tx = optim.make_optimizer(opt)
   return step.create_train_state(
-      jax.random.PRNGKey(seed), models.Generator(32, 1, base_width=4),
+      key, models.Generator(32, 1, base_width=4),
       models.Discriminator(32, base_width=4), tx, tx, 8, (32, 32, 1))
+
+
+def _state(seed):
+  return _init(jax.random.PRNGKey(seed))
 
 
 def test_round_trip_restores_an_equal_state(tmp_path):

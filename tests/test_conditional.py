@@ -1,6 +1,7 @@
 """Class-conditional DCGAN: the label reaches both players, and the family
 runs through the shared loop with a grid per class and class accuracy."""
 
+import functools
 import os
 
 import jax
@@ -23,15 +24,20 @@ def test_the_label_changes_what_g_draws_and_what_d_says(conditioning):
                            auxiliary_classifier=True)
   z = jax.random.uniform(jax.random.PRNGKey(0), (4, 8), minval=-1, maxval=1)
   three, seven = jnp.full((4,), 3), jnp.full((4,), 7)
-  g_vars = g.init(jax.random.PRNGKey(1), z, three, train=False)
-  images = g.apply(g_vars, z, three, train=False)
-  assert not np.allclose(images, g.apply(g_vars, z, seven, train=False))
-  d_vars = d.init(jax.random.PRNGKey(2), images, three, train=False)
+  # Compiled whole: op by op, every operation would compile on its own.
+  g_apply = jax.jit(functools.partial(g.apply, train=False))
+  d_apply = jax.jit(functools.partial(d.apply, train=False))
+  g_vars = jax.jit(functools.partial(g.init, train=False))(
+      jax.random.PRNGKey(1), z, three)
+  images = g_apply(g_vars, z, three)
+  assert not np.allclose(images, g_apply(g_vars, z, seven))
+  d_vars = jax.jit(functools.partial(d.init, train=False))(
+      jax.random.PRNGKey(2), images, three)
   if conditioning == 'projection':  # its embedding starts at N(0, 0.02)
     d_vars = jax.tree_util.tree_map_with_path(
         lambda path, x: x * 100 if 'Embed' in str(path) else x, d_vars)
-  logits, class_logits = d.apply(d_vars, images, three, train=False)
-  other, _ = d.apply(d_vars, images, seven, train=False)
+  logits, class_logits = d_apply(d_vars, images, three)
+  other, _ = d_apply(d_vars, images, seven)
   assert class_logits.shape == (4, 10)
   # Tiny untrained logits: compare relative to their size.
   assert not np.allclose(logits, other, rtol=1e-2, atol=0)

@@ -12,8 +12,9 @@ import orbax.checkpoint as ocp
 import pytest
 from PIL import Image
 
-from gan_jax import families, modes
+from gan_jax import modes
 from gan_jax.core import errors
+from gan_jax.core import loop
 from gan_jax.data import sources
 from gan_jax.families.gawwn import faces, models, scoring, step, text
 from gan_jax.families.gawwn import whatwhere
@@ -147,17 +148,17 @@ def test_caption_encoder_shapes_padding_and_the_ds_sje_loss():
   codes = np.stack([whatwhere.encode('a small red 7 in the middle'),
                     whatwhere.encode('huge navy eight')])
   encoder = text.CharEncoder(embedding_dim=12, width=8)
-  params = encoder.init(KEY, codes)
-  out = encoder.apply(params, codes)
+  params = jax.jit(encoder.init)(KEY, codes)  # compiled whole, not per op
+  out = jax.jit(encoder.apply)(params, codes)
   assert out.shape == (2, 12)
   # The first caption alone gives the same embedding: padding is masked.
-  np.testing.assert_allclose(encoder.apply(params, codes[:1])[0], out[0],
-                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(jax.jit(encoder.apply)(params, codes[:1])[0],
+                             out[0], rtol=1e-5, atol=1e-6)
   # The paper's encoder alone (read_words=False): its last layer reads the
   # GRU's 8 units, not those and the 8 word maxima.
   paper = text.CharEncoder(embedding_dim=12, width=8, read_words=False)
-  paper_params = paper.init(KEY, codes)
-  assert paper.apply(paper_params, codes).shape == (2, 12)
+  paper_params = jax.eval_shape(paper.init, KEY, codes)
+  assert jax.eval_shape(paper.apply, paper_params, codes).shape == (2, 12)
   assert paper_params['params']['Dense_0']['kernel'].shape == (8, 12)
   assert params['params']['Dense_0']['kernel'].shape == (16, 12)
   with pytest.raises(ValueError, match="characters outside the alphabet: '!'"):
@@ -188,16 +189,18 @@ def test_contrast_captions_are_the_wrong_captions_d_sees():
   source = whatwhere.make_source('train', 32, canvases_per_image=1)
   batch = source.load(np.arange(8))
   captions = batch['caption']
-  state = state_lib.new_state(KEY, {
+  # One compiled initialisation: module by module, op by op, the players'
+  # initialisers would compile hundreds of small programs.
+  state = jax.jit(lambda key: state_lib.new_state(key, {
       'text': state_lib.make_player(
-          {'params': {'text': encoder.init(KEY, captions)['params']}},
+          {'params': {'text': encoder.init(key, captions)['params']}},
           SGD),
-      'g': state_lib.make_player(g.init(KEY, jnp.zeros((2, 8)),
+      'g': state_lib.make_player(g.init(key, jnp.zeros((2, 8)),
                                         jnp.zeros((2, 8)),
                                         jnp.full((2, 4), 0.25)), SGD),
-      'd': state_lib.make_player(d.init(KEY, jnp.zeros((2, 32, 32, 3)),
+      'd': state_lib.make_player(d.init(key, jnp.zeros((2, 32, 32, 3)),
                                         jnp.full((2, 4), 0.25),
-                                        jnp.zeros((2, 8))), SGD)})
+                                        jnp.zeros((2, 8))), SGD)}))(KEY)
   train_step = jax.jit(step.make_train_step(
       g, d, encoder, SGD, SGD, z_dim=8, cls_weight=0.5,
       interpolation_weight=0.0, separate_passes=False, contrast_fraction=1.0))
@@ -300,7 +303,8 @@ def test_tiny_run_trains_freezes_the_encoder_and_scores(tiny_run):
   assert text_2 and text_2.keys() == text_4.keys()
   for name in text_2:
     np.testing.assert_array_equal(text_2[name], text_4[name])
-  initial = families.get('gawwn')(config).init(
+  # The run's own compiled init (the program the run compiled), not op by op.
+  initial = loop.build_training(config, config.num_train_steps).init(
       jax.random.PRNGKey(config.seed)).players['text'].params
   initial = {jax.tree_util.keystr(p): np.asarray(v) for p, v in
              jax.tree_util.tree_flatten_with_path(initial)[0]}

@@ -19,17 +19,20 @@ def _reference(stride, pad):
 
 def _assert_same_function(layer, ref, x):
   """Same parameter shapes, forward, and gradients (parameters and input)."""
-  variables = ref.init(jax.random.PRNGKey(1), x)
-  assert jax.tree.map(jnp.shape, layer.init(jax.random.PRNGKey(1), x)) == (
-      jax.tree.map(jnp.shape, variables))
-  np.testing.assert_allclose(layer.apply(variables, x), ref.apply(variables, x),
+  # Each function compiled whole: op by op, every case would compile each
+  # of its operations on its own.
+  variables = jax.jit(ref.init)(jax.random.PRNGKey(1), x)
+  assert jax.tree.map(jnp.shape, jax.eval_shape(
+      layer.init, jax.random.PRNGKey(1), x)) == (
+          jax.tree.map(jnp.shape, variables))
+  want = jax.jit(ref.apply)(variables, x)
+  np.testing.assert_allclose(jax.jit(layer.apply)(variables, x), want,
                              atol=1e-5)
-  cotangent = jax.random.normal(jax.random.PRNGKey(2),
-                                ref.apply(variables, x).shape)
+  cotangent = jax.random.normal(jax.random.PRNGKey(2), want.shape)
 
   def grads(module):
-    _, vjp = jax.vjp(lambda v, x: module.apply(v, x), variables, x)
-    return vjp(cotangent)
+    return jax.jit(lambda v, x: jax.vjp(module.apply, v, x)[1](cotangent))(
+        variables, x)
 
   for got, want in zip(jax.tree.leaves(grads(layer)),
                        jax.tree.leaves(grads(ref))):

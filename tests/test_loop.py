@@ -4,6 +4,9 @@ never heard of: nothing in the core may name 'g' or 'd'."""
 import json
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import time
 
 import flax.linen as nn
@@ -173,3 +176,30 @@ def test_a_stop_signal_is_honoured_within_two_steps(tmp_path):
   assert summary['last_checkpoint_step'] == summary['step']
   manager = checkpoints.make_manager(str(tmp_path), None, create=False)
   assert manager.latest_step() == summary['step']
+
+
+def test_every_family_imports_first():
+  # Each family's package as the first gan_jax import (a notebook's
+  # `from gan_jax.families.pix2pix import models`): an import cycle between
+  # families shows only in that order. One interpreter, jax imported once;
+  # gan_jax's modules are dropped between families.
+  script = textwrap.dedent('''
+      import importlib, sys
+      import jax
+      failed = {}
+      for name in sys.argv[1:]:
+        for module in [m for m in sys.modules if m.startswith('gan_jax')]:
+          del sys.modules[module]
+        try:
+          importlib.import_module('gan_jax.families.' + name)
+        except Exception as e:  # pylint: disable=broad-except
+          failed[name] = repr(e)
+      print(failed)
+  ''')
+  names = [n for n in families.names() if os.path.isdir(
+      os.path.join(os.path.dirname(families.__file__), n))]
+  assert len(names) >= 7
+  result = subprocess.run([sys.executable, '-c', script, *names],
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.strip().splitlines()[-1] == '{}'

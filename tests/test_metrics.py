@@ -60,6 +60,23 @@ def test_frechet_distance_identities_with_singular_covariance():
       [0.0], [[4.0]], [1.0], [[9.0]]) == pytest.approx(1 + 1)
 
 
+def test_frechet_distance_of_fewer_samples_than_dimensions_is_the_same():
+  # Under d samples the features' FD is taken in sample space (an SVD of
+  # X1 X2'): the value of the covariances' formula, to rounding.
+  rng = np.random.default_rng(3)
+  x = rng.normal(size=(12, 96)) * rng.uniform(0.1, 3, 96) + 5
+  y = rng.normal(size=(17, 96)) * 1.3 + 5.2
+  fit1, fit2 = metrics.GaussianFit().update(x), metrics.GaussianFit().update(y)
+  np.testing.assert_allclose(
+      metrics.frechet_distance_of_features(x, y),
+      metrics.frechet_distance(fit1.mean, fit1.cov, fit2.mean, fit2.cov),
+      rtol=1e-12)
+  assert metrics.frechet_distance_of_features(x, x) == pytest.approx(
+      0, abs=1e-12 * np.trace(fit1.cov))
+  with pytest.raises(ValueError, match='at least 2 samples'):
+    metrics.frechet_distance_of_features(x[:1], y)
+
+
 def test_frechet_distance_rejects_mismatched_dimensions():
   with pytest.raises(ValueError, match='dimensions'):
     metrics.frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))

@@ -1,3 +1,5 @@
+import functools
+
 import flax
 import jax
 import jax.numpy as jnp
@@ -45,8 +47,11 @@ def test_64x64x3_matches_pytorch_reference_layer_for_layer():
   # (in, out, 4, 4) and Conv2d weights as (out, in, 4, 4).
   g = models.Generator(64, 3, base_width=64)
   d = models.Discriminator(64, base_width=64)
-  g_params = g.init(jax.random.PRNGKey(0), jnp.zeros((2, 100)))['params']
-  d_params = d.init(jax.random.PRNGKey(0), jnp.zeros((2, 64, 64, 3)))['params']
+  # Shapes only (jax.eval_shape): nothing is initialised or compiled.
+  g_params = jax.eval_shape(g.init, jax.random.PRNGKey(0),
+                            jnp.zeros((2, 100)))['params']
+  d_params = jax.eval_shape(d.init, jax.random.PRNGKey(0),
+                            jnp.zeros((2, 64, 64, 3)))['params']
   torch_g = [(100, 512), (512, 256), (256, 128), (128, 64), (64, 3)]
   torch_d = [(64, 3), (128, 64), (256, 128), (512, 256), (1, 512)]
   # Flax: transposed kernels (4, 4, out, in), convolutions (4, 4, in, out).
@@ -61,7 +66,7 @@ def test_64x64x3_matches_pytorch_reference_layer_for_layer():
 
 def test_init_follows_dcgan():
   g = models.Generator(64, 3, base_width=64)
-  params = g.init(jax.random.PRNGKey(0), jnp.zeros((2, 100)))['params']
+  params = jax.jit(g.init)(jax.random.PRNGKey(0), jnp.zeros((2, 100)))['params']
   kernel = np.asarray(params['ConvTranspose_1']['kernel'])
   assert abs(kernel.mean()) < 1e-3
   assert kernel.std() == pytest.approx(0.02, rel=0.02)
@@ -72,8 +77,9 @@ def test_init_follows_dcgan():
 def test_generator_range_and_train_mode_batch_stats():
   g = models.Generator(32, 1, base_width=4)
   z = jax.random.uniform(jax.random.PRNGKey(1), (8, 100), minval=-1, maxval=1)
-  variables = g.init(jax.random.PRNGKey(0), z)
-  images, updates = g.apply(variables, z, train=True, mutable=['batch_stats'])
+  variables = jax.jit(g.init)(jax.random.PRNGKey(0), z)
+  images, updates = jax.jit(functools.partial(
+      g.apply, train=True, mutable=['batch_stats']))(variables, z)
   assert float(jnp.max(jnp.abs(images))) <= 1.0
   changed = jax.tree.map(lambda a, b: not np.allclose(a, b),
                          variables['batch_stats'], updates['batch_stats'])

@@ -12,6 +12,7 @@ import textwrap
 
 import pytest
 
+from gan_jax.core import loop
 from gan_jax.core import parallel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -153,12 +154,11 @@ def _two_processes(workdir, steps):
     return json.load(f)
 
 
-def test_two_processes_match_one_process_and_restore(tmp_path):
-  single = _python(_main_args(tmp_path / 'one', 4), env={
-      'XLA_FLAGS': '--xla_force_host_platform_device_count=4'})
-  assert single.returncode == 0, single.stderr[-3000:]
-  with open(tmp_path / 'one' / 'summary.json') as f:
-    one = json.load(f)
+def test_two_processes_match_one_process_and_restore(tmp_path, tiny_config):
+  # The one process is this one, on its one device: _main_args's run (the
+  # tiny_config fixture's settings), whose step other tests compile too.
+  tiny_config.num_train_steps = 4
+  one = loop.train(tiny_config, str(tmp_path / 'one'))
   two = _two_processes(tmp_path / 'two', 4)
   for norm in ('g_param_norm', 'd_param_norm'):
     assert two[norm] == pytest.approx(one[norm], rel=TOLERANCE)

@@ -20,8 +20,9 @@ def parts():
   g = models.Generator(SIZE, 1, base_width=4)
   d = models.Discriminator(SIZE, base_width=4)
   tx = optim.make_optimizer(opt)
-  state = step.create_train_state(jax.random.PRNGKey(0), g, d, tx, tx,
-                                         Z_DIM, (SIZE, SIZE, 1))
+  # Compiled whole, not op by op.
+  state = jax.jit(lambda key: step.create_train_state(
+      key, g, d, tx, tx, Z_DIM, (SIZE, SIZE, 1)))(jax.random.PRNGKey(0))
   train_step = jax.jit(step.make_train_step(
       g, d, tx, tx, loss='non_saturating', z_dim=Z_DIM,
       z_distribution='uniform'))
@@ -49,8 +50,9 @@ def test_k_d_steps_per_g_step(parts):
 def test_d_steps_raise_discriminator_accuracy(parts):
   g, d, state, train_step, real = parts
   z = latent.sample_latent(jax.random.PRNGKey(7), BATCH, Z_DIM, 'uniform')
-  fake = g.apply({'params': state.players['g'].params, 'batch_stats': state.players['g'].batch_stats},
-                 z, train=True, mutable=['batch_stats'])[0]
+  fake = jax.jit(functools.partial(g.apply, train=True, mutable=[
+      'batch_stats']))({'params': state.players['g'].params,
+                        'batch_stats': state.players['g'].batch_stats}, z)[0]
 
   @jax.jit
   def accuracy_and_loss(d_params, d_stats):
@@ -118,7 +120,7 @@ def test_reuse_fake_and_r1_are_the_update_written_out(parts):
   run_d = lambda params, stats, x: d.apply(
       {'params': params, 'batch_stats': stats}, x, train=True,
       mutable=['batch_stats'])
-  fake, g_vars = run_g(state.players['g'].params)
+  fake, g_vars = jax.jit(run_g)(state.players['g'].params)
   real_images = step.to_model_range(real)
 
   @jax.jit

@@ -62,7 +62,7 @@ def test_maxout_takes_the_largest_piece_and_routes_its_gradient():
   # Against the textbook maxout (Goodfellow et al. 2013): max over pieces.
   maxout = mlp.MaxoutMLP((8, 8), pieces=5)
   x = jax.random.normal(jax.random.PRNGKey(0), (16, 2))
-  params = maxout.init(jax.random.PRNGKey(1), x)
+  params = jax.jit(maxout.init)(jax.random.PRNGKey(1), x)
 
   def reference(params, x):
     p = params['params']
@@ -71,10 +71,13 @@ def test_maxout_takes_the_largest_piece_and_routes_its_gradient():
       x = h.reshape(len(x), 8, 5).max(axis=-1)
     return (x @ p['Dense_2']['kernel'] + p['Dense_2']['bias'])[:, 0]
 
-  np.testing.assert_array_equal(maxout.apply(params, x), reference(params, x))
+  # Each side compiled whole (not op by op): the same operations in the
+  # same order, so the same numbers.
+  np.testing.assert_array_equal(jax.jit(maxout.apply)(params, x),
+                                jax.jit(reference)(params, x))
   loss = lambda f: lambda params: jnp.sum(jnp.tanh(f(params, x)))
-  got = jax.grad(loss(maxout.apply))(params)
-  want = jax.grad(loss(reference))(params)
+  got = jax.jit(jax.grad(loss(maxout.apply)))(params)
+  want = jax.jit(jax.grad(loss(reference)))(params)
   jax.tree.map(np.testing.assert_array_equal, got, want)
 
 

@@ -80,5 +80,14 @@ def update_averages(state: TrainState, decays: Mapping[str, float]
 
 def param_norms(state: TrainState) -> dict[str, float]:
   """{'NAME_param_norm': L2 norm of that player's parameters}."""
-  return {f'{name}_param_norm': float(optim.global_norm(player.params))
-          for name, player in state.players.items()}
+  norms = _global_norms({name: player.params
+                         for name, player in state.players.items()})
+  return {f'{name}_param_norm': float(norm) for name, norm in norms.items()}
+
+
+@jax.jit
+def _global_norms(params_by_player):
+  # One compiled call: taken leaf by leaf, every parameter shape would
+  # compile its own small program at each summary.
+  return {name: optim.global_norm(params)
+          for name, params in params_by_player.items()}

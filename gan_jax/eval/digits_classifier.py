@@ -114,7 +114,9 @@ def get_classifier(image_size: int, channels: int,
   images, labels = load_digits(image_size, channels)
   train_idx, held_out_idx = _split(len(images))
   model = DigitsCNN()
-  template = model.init(jax.random.PRNGKey(0), images[:1])['params']
+  # Shapes only: a cached classifier is read, not initialised.
+  template = jax.eval_shape(model.init, jax.random.PRNGKey(0),
+                            images[:1])['params']
   path = cache_path(cache_dir, image_size, channels) if cache_dir else None
   params = checkpoints.cached_params(
       path, template,

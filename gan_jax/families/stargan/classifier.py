@@ -109,7 +109,9 @@ def get_classifier(load_train: Callable[[], tuple[np.ndarray, np.ndarray]],
   """Loads the cached classifier of this data, or trains and caches it on
   ``load_train()``'s (images, labels), read only then."""
   model = AttributeCNN(len(names))
-  template = model.init(jax.random.PRNGKey(0), test_images[:1])['params']
+  # Shapes only: a cached classifier is read, not initialised.
+  template = jax.eval_shape(model.init, jax.random.PRNGKey(0),
+                            test_images[:1])['params']
   path = (_cache_path(cache_dir, data_name, test_images.shape[1:], names,
                       num_steps) if cache_dir else None)
 
