@@ -303,7 +303,7 @@ def test_tiny_run_trains_freezes_the_encoder_and_scores(tiny_run):
   assert text_2 and text_2.keys() == text_4.keys()
   for name in text_2:
     np.testing.assert_array_equal(text_2[name], text_4[name])
-  # The run's own compiled init (the program the run compiled), not op by op.
+  # One compiled init, as the run's (loop.build_training), not op by op.
   initial = loop.build_training(config, config.num_train_steps).init(
       jax.random.PRNGKey(config.seed)).players['text'].params
   initial = {jax.tree_util.keystr(p): np.asarray(v) for p, v in
