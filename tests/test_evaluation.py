@@ -18,6 +18,17 @@ from gan_jax.families import base
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def test_padded_chunks_pad_the_last_chunk_alone():
+  images = np.arange(1, 11).reshape(5, 2)
+  chunks = list(evaluation.padded_chunks(images, 2))
+  assert [(start, count) for start, _, count in chunks] == [(0, 2), (2, 2),
+                                                            (4, 1)]
+  assert {chunk.shape for _, chunk, _ in chunks} == {(2, 2)}  # one shape
+  np.testing.assert_array_equal(
+      np.concatenate([chunk[:count] for _, chunk, count in chunks]), images)
+  np.testing.assert_array_equal(chunks[-1][1][1], 0)
+
+
 def test_validate_names_the_field(tiny_config):
   tiny_config.eval_metrics = ('fid', 'is')
   with pytest.raises(errors.ConfigError, match=r"eval_metrics: unknown \['is'\]"):

@@ -11,7 +11,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.mark.parametrize('name,env', [
     ('toy_1d.ipynb', {'TOY_1D_STEPS': '200', 'TOY_1D_SNAPSHOTS': '4'}),
-    ('toy_2d.ipynb', {'TOY_2D_STEPS': '20', 'TOY_2D_SEEDS': '2',
+    # tests/test_toy_2d.py's tiny_config: the same programs, compiled once
+    # for both (the suite's compile cache, conftest.py).
+    ('toy_2d.ipynb', {'TOY_2D_STEPS': '30', 'TOY_2D_SEEDS': '3',
                       'TOY_2D_SMALL': '1'}),
 ])
 def test_notebook_executes(name, env, monkeypatch):

@@ -81,8 +81,9 @@ def test_maxout_takes_the_largest_piece_and_routes_its_gradient():
   jax.tree.map(np.testing.assert_array_equal, got, want)
 
 
-@pytest.fixture
-def tiny_config():
+def _tiny_config():
+  # notebooks/toy_2d.ipynb runs in the suite with these settings
+  # (tests/test_notebooks.py): change them together.
   config = toy_2d_configs.get_config()
   config.model.g_hidden = (16, 16)
   config.model.d_hidden = (16,)
@@ -92,6 +93,21 @@ def tiny_config():
   config.eval_num_samples = 200
   config.figure_seeds = 2
   return config
+
+
+@pytest.fixture
+def tiny_config():
+  return _tiny_config()
+
+
+@pytest.fixture(scope='module')
+def one_plain_seed():
+  """(config, results): one seed of 'gan' with a plain (batch-norm free) G,
+  trained once: the baseline its variants below are compared with."""
+  config = _tiny_config()
+  config.num_seeds = 1
+  config.model.g_batch_norm = False
+  return config, toy_2d.train_seeds(config, 'gan', toy_2d.ring())
 
 
 def test_all_methods_table_and_summary(tiny_config, tmp_path):
@@ -176,17 +192,16 @@ def test_recipe_settings_replace_the_config_and_bad_fields_are_named(
     toy_2d.method_config(tiny_config, 'gan')
 
 
-def test_evaluation_uses_the_weight_average_when_asked(tiny_config):
-  tiny_config.num_seeds = 1
-  tiny_config.model.g_batch_norm = False
-  baseline = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring())
+def test_evaluation_uses_the_weight_average_when_asked(one_plain_seed):
+  config, baseline = one_plain_seed
+  config = config.copy_and_resolve_references()
   # A vanishing decay makes the average the last weights...
-  tiny_config.g_ema_decay = 1e-12
-  same = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring())['samples']
+  config.g_ema_decay = 1e-12
+  same = toy_2d.train_seeds(config, 'gan', toy_2d.ring())['samples']
   np.testing.assert_allclose(same, baseline['samples'], rtol=1e-5, atol=1e-6)
   # ...and a real one draws from other weights after the very same training.
-  tiny_config.g_ema_decay = 0.9
-  averaged = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring())
+  config.g_ema_decay = 0.9
+  averaged = toy_2d.train_seeds(config, 'gan', toy_2d.ring())
   assert not np.allclose(averaged['samples'], baseline['samples'], atol=1e-4)
   np.testing.assert_array_equal(averaged['d_loss'], baseline['d_loss'])
 
@@ -210,17 +225,17 @@ def test_batch_phases_and_their_bad_values(tiny_config):
     toy_2d.method_config(tiny_config, 'gan')
 
 
-def test_a_late_phase_of_the_same_batch_changes_nothing(tiny_config):
-  tiny_config.num_seeds = 1
-  baseline = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring())
+def test_a_late_phase_of_the_same_batch_changes_nothing(one_plain_seed):
+  config, baseline = one_plain_seed
+  config = config.copy_and_resolve_references()
   # Two scans over the same keys and shapes are the one scan, split...
-  tiny_config.late_batch_size, tiny_config.late_batch_steps = 20, 10
-  split = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring())
+  config.late_batch_size, config.late_batch_steps = 20, 10
+  split = toy_2d.train_seeds(config, 'gan', toy_2d.ring())
   np.testing.assert_allclose(split['samples'], baseline['samples'], rtol=1e-5,
                              atol=1e-6)
   # ...and a bigger late batch trains on other data.
-  tiny_config.late_batch_size = 40
-  bigger = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring())
+  config.late_batch_size = 40
+  bigger = toy_2d.train_seeds(config, 'gan', toy_2d.ring())
   assert not np.allclose(bigger['samples'], baseline['samples'], atol=1e-4)
 
 

@@ -89,6 +89,17 @@ def in_chunks(images: np.ndarray, size: int) -> Iterator[np.ndarray]:
     yield images[start:start + size]
 
 
+def padded_chunks(images: np.ndarray, size: int
+                  ) -> Iterator[tuple[int, np.ndarray, int]]:
+  """(start, chunk, count) for consecutive chunks of ``size`` images, the
+  last one padded with zeros to ``size``: one compile of whatever consumes
+  them for any count, not one more for the tail."""
+  for start, part in zip(range(0, len(images), size),
+                         in_chunks(images, size)):
+    yield start, np.pad(part, [(0, size - len(part))] +
+                        [(0, 0)] * (part.ndim - 1)), len(part)
+
+
 class Evaluator:
   """Scores batches of generated images against the run's real data."""
 
@@ -131,10 +142,8 @@ class Evaluator:
     features, logits = [], []
     size = self.config.eval_batch_size
     for batch in batches:
-      for chunk in in_chunks(batch, size):
-        # Padded to one shape: one compile of the extractor, not one per tail.
-        padded = np.pad(chunk, [(0, size - len(chunk))] + [(0, 0)] * 3)
-        out = jax.tree.map(lambda x, n=len(chunk): np.asarray(x)[:n],
+      for _, padded, count in padded_chunks(batch, size):
+        out = jax.tree.map(lambda x, n=count: np.asarray(x)[:n],
                            extract(padded))
         if name == 'digits':
           logits.append(out[0])

@@ -236,14 +236,11 @@ class TranslationEvaluator:
     extract = self._extractors[name]
     size = self.config.eval_batch_size
     outputs = []
-    for chunk in evaluation.in_chunks(images, size):
-      # Padded to one shape: one compile of the extractor, not one per tail.
-      x = visualize.from_uint8(chunk)
-      x = np.pad(x, [(0, size - len(chunk))] + [(0, 0)] * 3)
-      out = extract(x)
+    for _, padded, count in evaluation.padded_chunks(images, size):
+      out = extract(visualize.from_uint8(padded))
       if name == 'digits':
         out = out[0]  # (logits, features)
-      outputs.append(np.asarray(out, np.float32)[:len(chunk)])
+      outputs.append(np.asarray(out, np.float32)[:count])
     return np.concatenate(outputs)
 
   def _cache_file(self) -> str:

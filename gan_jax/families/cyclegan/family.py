@@ -57,7 +57,7 @@ import numpy as np
 from gan_jax.core import errors, optim, visualize
 from gan_jax.core import state as state_lib
 from gan_jax.data import sources, unpaired
-from gan_jax.eval import translation
+from gan_jax.eval import evaluation, translation
 from gan_jax.families import base
 from gan_jax.families.dcgan.step import to_model_range
 from gan_jax.families.cyclegan import models, step
@@ -253,7 +253,7 @@ class CycleGAN(base.Family):
     params = state.players['g'].params[direction]
     return np.concatenate([
         np.asarray(self._translate[direction](params, padded))[:count]
-        for _, padded, count in pix2pix_family.padded_chunks(inputs, chunk)])
+        for _, padded, count in evaluation.padded_chunks(inputs, chunk)])
 
   def _cycles(self, state, num: int | None = None) -> dict[str, np.ndarray]:
     """uint8 A, G_ab(A), G_ba(G_ab(A)), B, G_ba(B), G_ab(G_ba(B)) of the

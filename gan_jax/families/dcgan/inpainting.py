@@ -50,9 +50,7 @@ import numpy as np
 import optax
 
 from gan_jax.core import errors
-# A module, not its function: importing pix2pix first imports this module
-# (through dcgan.step) before pix2pix.family has defined padded_chunks.
-from gan_jax.families.pix2pix import family as pix2pix_family
+from gan_jax.eval import evaluation
 from gan_jax.inpainting import completion, poisson
 from gan_jax.nn import latent
 
@@ -156,8 +154,8 @@ def make_fill(family, state) -> completion.Fill:
     # Every chunk padded to one shape: one compile. Each image is searched
     # alone (a vmap), so padding rows never touch the real ones.
     for index, ((_, chunk, count), (_, chunk_known, _)) in enumerate(zip(
-        pix2pix_family.padded_chunks(images, size),
-        pix2pix_family.padded_chunks(known, size))):
+        evaluation.padded_chunks(images, size),
+        evaluation.padded_chunks(known, size))):
       out = search(g_vars, d_vars, chunk, chunk_known,
                    jax.random.fold_in(key, index))
       completions.append(np.asarray(out['completion'])[:count])

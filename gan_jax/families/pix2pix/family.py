@@ -199,7 +199,7 @@ class Pix2Pix(base.Family):
     return np.concatenate([
         np.asarray(self._translate(params, padded, key,
                                    np.arange(start, start + chunk)))[:count]
-        for start, padded, count in padded_chunks(inputs, chunk)])
+        for start, padded, count in evaluation.padded_chunks(inputs, chunk)])
 
   def _eval_key(self) -> jax.Array:
     return jax.random.fold_in(jax.random.PRNGKey(self.config.seed),
@@ -258,15 +258,6 @@ class Pix2Pix(base.Family):
         lambda pixels, index: self.translate(
             state, pixels, jax.random.fold_in(key, index), chunk=1)[0],
         f'the step-{step_} G')
-
-
-def padded_chunks(images: np.ndarray, size: int):
-  """(start, chunk, count) for consecutive chunks of ``size`` images, the
-  last one padded with zeros to ``size``: one compile for any count."""
-  for start in range(0, len(images), size):
-    part = images[start:start + size]
-    yield start, np.pad(part, [(0, size - len(part))] +
-                        [(0, 0)] * (part.ndim - 1)), len(part)
 
 
 def save_test_grid(grid_dir: str, state, images: np.ndarray,

@@ -63,7 +63,7 @@ import numpy as np
 from gan_jax.core import errors, optim, visualize
 from gan_jax.core import state as state_lib
 from gan_jax.data import sources
-from gan_jax.eval import metrics, translation
+from gan_jax.eval import evaluation, metrics, translation
 from gan_jax.families import base
 from gan_jax.families.dcgan.step import make_optimizers, to_model_range
 from gan_jax.families.pix2pix import family as pix2pix_family
@@ -352,10 +352,10 @@ class StarGAN(base.Family):
     labels = np.asarray(labels, np.float32)
     return np.concatenate([
         visualize.to_uint8(np.asarray(self._translate(
-            params, padded, np.pad(labels[start:start + chunk],
-                                   ((0, chunk - count), (0, 0))))))[:count]
-        for start, padded, count in pix2pix_family.padded_chunks(images,
-                                                                 chunk)])
+            params, padded, padded_labels)))[:count]
+        for (_, padded, count), (_, padded_labels, _) in zip(
+            evaluation.padded_chunks(images, chunk),
+            evaluation.padded_chunks(labels, chunk))])
 
   def _targets(self, labels: np.ndarray) -> np.ndarray:
     return domains.target_labels(labels, self.names,
