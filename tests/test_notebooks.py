@@ -10,7 +10,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize('name,env', [
-    ('toy_1d.ipynb', {'TOY_1D_STEPS': '200', 'TOY_1D_SNAPSHOTS': '4'}),
+    # tests/test_toy_1d.py's short run: the same training program.
+    ('toy_1d.ipynb', {'TOY_1D_STEPS': '400', 'TOY_1D_SNAPSHOTS': '4',
+                      'TOY_1D_BATCH': '128'}),
     # tests/test_toy_2d.py's tiny_config: the same programs, compiled once
     # for both (the suite's compile cache, conftest.py).
     ('toy_2d.ipynb', {'TOY_2D_STEPS': '30', 'TOY_2D_SEEDS': '3',

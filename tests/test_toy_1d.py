@@ -14,6 +14,8 @@ from gan_jax.toy import mlp, toy_1d
 @pytest.fixture(scope='module')
 def short_run(tmp_path_factory):
   """One short run shared by the tests: trained, told, measured, written."""
+  # notebooks/toy_1d.ipynb runs in the suite with the same steps, snapshots
+  # and batch (tests/test_notebooks.py): change them together.
   config = toy_configs.get_config()
   config.num_train_steps = 400
   config.num_snapshots = 4
