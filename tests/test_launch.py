@@ -45,30 +45,32 @@ def test_launchers_pass_the_distributed_flag(script):
 
 def _table(tmp_path, methods, *flags):
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'WORKDIR': str(tmp_path),
-         'METHODS': methods, 'MIXTURES': 'ring', 'STEPS': '4',
-         'EVAL_EVERY': '2'}
+         'METHODS': methods, 'MIXTURES': 'ring', 'STEPS': '30',
+         'EVAL_EVERY': '10'}
   return subprocess.run(['bash', os.path.join(ROOT, TABLE), *flags], cwd=ROOT,
                         env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_table_trains_each_row_then_writes_their_table(tmp_path):
-  result = _table(tmp_path, 'pacgan2', '--config.num_seeds=1',
-                  '--config.model.g_hidden=(8,)',
-                  '--config.model.d_hidden=(8,)', '--config.batch_size=10',
-                  '--config.eval_num_samples=50')
+  # The run test_toy_2d's interrupted run makes: the same compiled programs
+  # (the suite's compile cache comes with os.environ, conftest.py).
+  result = _table(tmp_path, 'gan', '--config.num_seeds=2',
+                  '--config.model.g_hidden=(16, 16)',
+                  '--config.model.d_hidden=(16,)', '--config.batch_size=20',
+                  '--config.eval_num_samples=200')
   assert result.returncode == 0, result.stderr[-3000:]
   # The row trained in its own process, to the end, cut where asked...
-  with open(tmp_path / 'ring' / 'pacgan2' / 'trajectory.json') as f:
-    assert [entry['step'] for entry in json.load(f)] == [2, 4]
-  assert 'toy_2d ring pacgan2: {"step": 4' in (
-      tmp_path / 'ring' / 'pacgan2.log').read_text()
+  with open(tmp_path / 'ring' / 'gan' / 'trajectory.json') as f:
+    assert [entry['step'] for entry in json.load(f)] == [10, 20, 30]
+  assert 'toy_2d ring gan: {"step": 30' in (
+      tmp_path / 'ring' / 'gan.log').read_text()
   # ...and the last run evaluated it, untrained, into the table.
   with open(tmp_path / 'ring' / 'summary.json') as f:
     summary = json.load(f)
-  assert list(summary['methods']) == ['pacgan2']
-  assert summary['num_train_steps'] == 4
+  assert list(summary['methods']) == ['gan']
+  assert summary['num_train_steps'] == 30
   table = (tmp_path / 'ring' / 'table.md').read_text()
-  assert '| pacgan2 (ours) |' in table and table in result.stdout
+  assert '| gan (ours) |' in table and table in result.stdout
 
 
 def test_table_names_the_log_of_a_failed_row(tmp_path):

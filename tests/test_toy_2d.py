@@ -254,6 +254,7 @@ def test_segments_cut_the_phases_at_every_evaluation(tiny_config):
 
 def test_an_interrupted_run_resumes_where_it_stopped(tiny_config, tmp_path,
                                                      monkeypatch):
+  # tests/test_launch.py's table row trains this run: change them together.
   tiny_config.num_seeds, tiny_config.eval_every_steps = 2, 10
   whole = toy_2d.train_seeds(tiny_config, 'gan', toy_2d.ring(),
                              str(tmp_path / 'whole'))
