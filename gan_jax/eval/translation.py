@@ -51,6 +51,10 @@ With x = T_i, y = Y_i as float64 pixel values in [0, 255]:
            naming the target's label from the translation
            (``digits_class_accuracy`` and per class), next to its accuracy on
            the real targets (``digits_class_accuracy_targets``, the ceiling).
+
+Also the files every translator family writes the same way: its test grid
+(``save_test_grid``) and ``--mode=translate``'s outputs
+(``write_translations``).
 """
 
 from __future__ import annotations
@@ -63,8 +67,10 @@ from typing import Callable
 
 import jax
 import numpy as np
+from PIL import Image, ImageOps
 
 from gan_jax.core import errors, visualize
+from gan_jax.data import sources
 from gan_jax.eval import digits_classifier, evaluation, metrics
 
 METRICS = ('l1', 'psnr', 'ssim', 'fid', 'digits')
@@ -305,3 +311,69 @@ class TranslationEvaluator:
           self._outputs('digits', translated), self.labels))
     results['eval_num_pairs'] = len(translated)
     return results
+
+
+# --- What every translator family writes: test grids, --mode=translate --
+
+
+def save_test_grid(grid_dir: str, step, images: np.ndarray,
+                   columns: int) -> None:
+  """Writes ``images`` (in [-1, 1]), ``columns`` to a row, as
+  GRID_DIR/test_grid_step_N.png, N the training step ``step``."""
+  step_ = int(jax.device_get(step))
+  os.makedirs(grid_dir, exist_ok=True)
+  visualize.save_png(visualize.image_grid(images, cols=columns),
+                     os.path.join(grid_dir, f'test_grid_step_{step_:07d}.png'))
+
+
+def write_translations(input_dir: str, output: str, size: int,
+                       channels: int, translate_one, what: str,
+                       center_crop: bool = False,
+                       resample: str = 'bicubic') -> str:
+  """Translates every image below ``input_dir`` into ``output``.
+
+  Each image is converted to ``channels`` and resized (``resample``:
+  bicubic, or bilinear) to size x size, as the reference's test resizes,
+  not keeping its aspect ratio (with ``center_crop``, its centred square is
+  cut out first, and the output has that square's size);
+  ``translate_one(uint8 (1, size, size, channels), index)`` gives its
+  translation in [-1, 1] (size, size, C), which is resized back to the
+  image's own size and written as OUTPUT/<same relative path>.png. Files
+  that are not images are skipped and counted in one warning; a folder
+  without any usable image is one error.
+  """
+  root = sources._open_dir(input_dir, '--input folder')  # pylint: disable=protected-access
+  paths = sources._list_images(root)  # pylint: disable=protected-access
+  written, bad = 0, []
+  for index, path in enumerate(paths):
+    try:
+      with Image.open(path) as image:
+        image = sources._normalise_mode(image)  # pylint: disable=protected-access
+        image = image.convert('L' if channels == 1 else 'RGB')
+        if center_crop:
+          side = min(image.size)
+          image = ImageOps.fit(image, (side, side))  # the centre, as is
+        original = image.size
+        pixels = np.asarray(image.resize((size, size),
+                                         sources.RESAMPLING[resample]))
+    except (OSError, SyntaxError, ValueError) as e:
+      bad.append(f'{path} ({type(e).__name__}: {e})')
+      continue
+    pixels = pixels.reshape(1, size, size, channels)
+    out = visualize.to_uint8(np.asarray(translate_one(pixels, index)))
+    result = visualize.to_pil(out).resize(original, Image.Resampling.BICUBIC)
+    relative = os.path.splitext(os.path.relpath(path, root))[0] + '.png'
+    target = os.path.join(output, relative)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    result.save(target)
+    written += 1
+  if bad:
+    logging.warning('Skipped %d of %d files in %s that are not usable '
+                    'images: %s', len(bad), len(paths), root,
+                    ', '.join(bad[:3]) + (', ...' if len(bad) > 3 else ''))
+  if not written:
+    raise sources.DataError(f'--input folder {root!r} holds no usable '
+                            f'{"/".join(sources.IMAGE_EXTENSIONS)} images')
+  logging.info('Translated %d images of %s with %s into %s', written, root,
+               what, output)
+  return output

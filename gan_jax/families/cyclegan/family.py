@@ -295,8 +295,8 @@ class CycleGAN(base.Family):
                'cycle_l1_a': translation.l1(cycles['aba'], cycles['a']),
                'cycle_l1_b': translation.l1(cycles['bab'], cycles['b'])}
     if jax.process_index() == 0:
-      pix2pix_family.save_test_grid(evaluator.grid_dir, state,
-                                    *self._grid(cycles, _TEST_GRID_IMAGES))
+      translation.save_test_grid(evaluator.grid_dir, state.step,
+                                 *self._grid(cycles, _TEST_GRID_IMAGES))
     return results
 
   # --- --mode=translate -------------------------------------------------------
@@ -309,10 +309,10 @@ class CycleGAN(base.Family):
                        input_dir: str) -> str:
     """--mode=translate --input=DIR [--config.translate_direction=BtoA]:
     every image below DIR through G_ab (or G_ba), written as
-    OUTPUT/<same relative path>.png (``pix2pix.family.write_translations``)."""
+    OUTPUT/<same relative path>.png (``translation.write_translations``)."""
     direction = 'ab' if self.config.translate_direction == 'AtoB' else 'ba'
     channels = self._channels()[0 if direction == 'ab' else 1]
-    return pix2pix_family.write_translations(
+    return translation.write_translations(
         input_dir, output, self.config.image_size, channels,
         lambda pixels, index: self.translate(state, direction, pixels,
                                              chunk=1)[0],

@@ -37,12 +37,10 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image, ImageOps
 
 from gan_jax.core import errors, optim, visualize
 from gan_jax.core import state as state_lib
@@ -237,8 +235,8 @@ class Pix2Pix(base.Family):
                              self._eval_key())
     results = evaluator.score(visualize.to_uint8(outputs))
     if jax.process_index() == 0:
-      save_test_grid(evaluator.grid_dir, state,
-                     *self._triplets(outputs[:_TEST_GRID_PAIRS]))
+      translation.save_test_grid(evaluator.grid_dir, state.step,
+                                 *self._triplets(outputs[:_TEST_GRID_PAIRS]))
     return results
 
   # --- --mode=translate -------------------------------------------------------
@@ -250,76 +248,14 @@ class Pix2Pix(base.Family):
   def translate_folder(self, state, step_: int, output: str,
                        input_dir: str) -> str:
     """--mode=translate --input=DIR: every image below DIR through G
-    (``write_translations``)."""
+    (``translation.write_translations``)."""
     key = self._eval_key()
-    return write_translations(
+    return translation.write_translations(
         input_dir, output, self.config.image_size,
         self.config.input_channels,
         lambda pixels, index: self.translate(
             state, pixels, jax.random.fold_in(key, index), chunk=1)[0],
         f'the step-{step_} G')
-
-
-def save_test_grid(grid_dir: str, state, images: np.ndarray,
-                   columns: int) -> None:
-  """Writes ``images`` (in [-1, 1]) as GRID_DIR/test_grid_step_N.png."""
-  step_ = int(jax.device_get(state.step))
-  os.makedirs(grid_dir, exist_ok=True)
-  visualize.save_png(visualize.image_grid(images, cols=columns),
-                     os.path.join(grid_dir, f'test_grid_step_{step_:07d}.png'))
-
-
-def write_translations(input_dir: str, output: str, size: int,
-                       channels: int, translate_one, what: str,
-                       center_crop: bool = False,
-                       resample: str = 'bicubic') -> str:
-  """Translates every image below ``input_dir`` into ``output``.
-
-  Each image is converted to ``channels`` and resized (``resample``:
-  bicubic, or bilinear) to size x size, as the reference's test resizes,
-  not keeping its aspect ratio (with ``center_crop``, its centred square is
-  cut out first, and the output has that square's size);
-  ``translate_one(uint8 (1, size, size, channels), index)`` gives its
-  translation in [-1, 1] (size, size, C), which is resized back to the
-  image's own size and written as OUTPUT/<same relative path>.png. Files
-  that are not images are skipped and counted in one warning; a folder
-  without any usable image is one error.
-  """
-  root = sources._open_dir(input_dir, '--input folder')  # pylint: disable=protected-access
-  paths = sources._list_images(root)  # pylint: disable=protected-access
-  written, bad = 0, []
-  for index, path in enumerate(paths):
-    try:
-      with Image.open(path) as image:
-        image = sources._normalise_mode(image)  # pylint: disable=protected-access
-        image = image.convert('L' if channels == 1 else 'RGB')
-        if center_crop:
-          side = min(image.size)
-          image = ImageOps.fit(image, (side, side))  # the centre, as is
-        original = image.size
-        pixels = np.asarray(image.resize((size, size),
-                                         sources.RESAMPLING[resample]))
-    except (OSError, SyntaxError, ValueError) as e:
-      bad.append(f'{path} ({type(e).__name__}: {e})')
-      continue
-    pixels = pixels.reshape(1, size, size, channels)
-    out = visualize.to_uint8(np.asarray(translate_one(pixels, index)))
-    result = visualize.to_pil(out).resize(original, Image.Resampling.BICUBIC)
-    relative = os.path.splitext(os.path.relpath(path, root))[0] + '.png'
-    target = os.path.join(output, relative)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    result.save(target)
-    written += 1
-  if bad:
-    logging.warning('Skipped %d of %d files in %s that are not usable '
-                    'images: %s', len(bad), len(paths), root,
-                    ', '.join(bad[:3]) + (', ...' if len(bad) > 3 else ''))
-  if not written:
-    raise sources.DataError(f'--input folder {root!r} holds no usable '
-                            f'{"/".join(sources.IMAGE_EXTENSIONS)} images')
-  logging.info('Translated %d images of %s with %s into %s', written, root,
-               what, output)
-  return output
 
 
 def _translate_each(generator, params, inputs, key, indices):

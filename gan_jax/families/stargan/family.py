@@ -66,7 +66,6 @@ from gan_jax.data import sources
 from gan_jax.eval import evaluation, metrics, translation
 from gan_jax.families import base
 from gan_jax.families.dcgan.step import make_optimizers, to_model_range
-from gan_jax.families.pix2pix import family as pix2pix_family
 from gan_jax.families.stargan import classifier, domains, models, step
 from gan_jax.nn import layers
 
@@ -405,8 +404,8 @@ class StarGAN(base.Family):
                           for name, answer in zip(self.names, known)})
     if jax.process_index() == 0:
       count = min(_TEST_GRID_IMAGES, len(images))
-      pix2pix_family.save_test_grid(
-          evaluator.grid_dir, state,
+      translation.save_test_grid(
+          evaluator.grid_dir, state.step,
           *self._grid(images[:count], [t[:count] for t in translated]))
     return results
 
@@ -435,7 +434,7 @@ class StarGAN(base.Family):
       return visualize.from_uint8(self.translate(state, pixels, labels,
                                                  chunk=1))[0]
 
-    return pix2pix_family.write_translations(
+    return translation.write_translations(
         input_dir, output, self.config.image_size, self.config.channels,
         translate_one, f'the step-{step_} G', center_crop=True,
         resample='bilinear' if self.config.data.source != 'digits_domains'
