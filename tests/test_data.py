@@ -229,7 +229,7 @@ def test_messy_folder_skips_counts_and_converts(messy_folder, caplog):
 
 
 def test_huge_jpeg_decodes_at_a_reduced_scale(messy_folder):
-  with sources._open_reduced(str(messy_folder / 'h_huge.jpg'), 32) as image:  # pylint: disable=protected-access
+  with sources.open_reduced(str(messy_folder / 'h_huge.jpg'), 32) as image:
     assert image.size == (200, 150)  # 1/8 of 1600x1200, still >= 32
 
 

@@ -9,7 +9,6 @@ from PIL import Image
 
 from gan_jax.data import paired
 from gan_jax.data import sources
-from gan_jax.eval import digits_classifier
 
 
 def test_digits_edges_split_fields_and_edges():
@@ -23,7 +22,7 @@ def test_digits_edges_split_fields_and_edges():
   assert drawn.reshape(1797, -1).any(axis=1).all()  # every digit has one
   assert (drawn.sum((1, 2)) < mask.sum((1, 2))).all()  # not the whole mask
 
-  train_idx, test_idx = digits_classifier._split(1797)
+  train_idx, test_idx = sources.digits_split(1797)
   train = paired.make_paired_source('digits_edges', 'train', 32, 1, 1)
   test = paired.make_paired_source('digits_edges', 'test', 32, 1, 1)
   assert train.num_examples + test.num_examples == 1797

@@ -29,7 +29,8 @@ def require(ok: bool, field: str, message: str, value) -> None:
     raise ConfigError(f'config.{field} {message}, got {value!r}')
 
 
-def _get(config, field: str):
+def get_field(config, field: str):
+  """The value of a dotted config field, e.g. 'data.source'."""
   value = config
   for part in field.split('.'):
     value = value[part]
@@ -39,7 +40,7 @@ def _get(config, field: str):
 def positive_ints(config, *fields: str) -> None:
   """Each dotted ``field`` of ``config`` must be an int > 0 (not a bool)."""
   for field in fields:
-    value = _get(config, field)
+    value = get_field(config, field)
     require(isinstance(value, int) and not isinstance(value, bool)
             and value > 0, field, 'must be a positive integer', value)
 
@@ -47,14 +48,14 @@ def positive_ints(config, *fields: str) -> None:
 def positive_numbers(config, *fields: str) -> None:
   """Each dotted ``field`` of ``config`` must be a number > 0 (not a bool)."""
   for field in fields:
-    value = _get(config, field)
+    value = get_field(config, field)
     require(isinstance(value, (int, float)) and not isinstance(value, bool)
             and value > 0, field, 'must be positive', value)
 
 
 def one_of(config, field: str, choices) -> None:
   """``field`` must be one of ``choices``; a near miss gets a suggestion."""
-  check(_get(config, field), field, choices)
+  check(get_field(config, field), field, choices)
 
 
 def check(value, field: str, choices) -> None:
@@ -73,7 +74,7 @@ def check(value, field: str, choices) -> None:
 
 def boolean(config, *fields: str) -> None:
   for field in fields:
-    value = _get(config, field)
+    value = get_field(config, field)
     require(isinstance(value, bool), field, 'must be True or False', value)
 
 

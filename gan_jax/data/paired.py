@@ -8,7 +8,7 @@ A paired source is a ``sources.Source`` whose ``load(indices)`` returns
            real image);
   'label'  int32 (n,): the digit, for 'digits_edges' only.
 
-L is ``load_size``. Every image is converted (``sources._normalise_mode``,
+L is ``load_size``. Every image is converted (``sources.normalise_mode``,
 then to 1 or 3 channels) and resized to (L, L) with bicubic filtering,
 squashing its aspect ratio as the reference pix2pix code does (torchvision's
 ``Resize([L, L], BICUBIC)``), not centre-cropping like ``sources``. Files are
@@ -46,7 +46,6 @@ from PIL import Image, UnidentifiedImageError
 
 from gan_jax.data import sources
 from gan_jax.data.sources import DataError
-from gan_jax.eval import digits_classifier
 
 KINDS = ('digits_edges', 'paired:')
 SOURCES = ("'digits_edges' or 'paired:PATH' (pix2pix's AB files) or "
@@ -111,7 +110,7 @@ def eval_spec(spec: str) -> str | None:
 
 def _split_folder(folder: str, split: str, spec: str) -> str:
   """The folder holding ``split`` of ``folder`` (see the module docstring)."""
-  folder = sources._open_dir(folder, 'data.source paired folder')
+  folder = sources.open_dir(folder, 'data.source paired folder')
   if not _has_train_dir(folder):
     if split == 'train':
       return folder
@@ -120,12 +119,12 @@ def _split_folder(folder: str, split: str, spec: str) -> str:
                     f'has no {split!r} split (use the {_TRAIN_DIR}/ and '
                     f'{"/ or ".join(_TEST_DIRS)}/ layout for one)')
   if split == 'train':
-    return sources._open_dir(os.path.join(folder, _TRAIN_DIR),
+    return sources.open_dir(os.path.join(folder, _TRAIN_DIR),
                              'data.source paired folder')
   for name in _TEST_DIRS:
     path = os.path.join(folder, name)
     if os.path.isdir(path):
-      return sources._open_dir(path, 'data.source paired folder')
+      return sources.open_dir(path, 'data.source paired folder')
   raise DataError(f'data.source {spec!r}: folder {folder!r} has a '
                   f'{_TRAIN_DIR}/ subfolder but neither '
                   f'{" nor ".join(os.path.join(folder, n) for n in _TEST_DIRS)}'
@@ -191,15 +190,15 @@ def make_paired_source(spec: str, split: str, load_size: int,
                       num_threads)
 
 
-def _resized(image: Image.Image, channels: int, load_size: int) -> Image.Image:
+def resized(image: Image.Image, channels: int, load_size: int) -> Image.Image:
   """Mode-normalised, ``channels``-channel, squashed to (L, L) bicubic."""
-  image = sources._to_channels(sources._normalise_mode(image), channels)
+  image = sources.to_channels(sources.normalise_mode(image), channels)
   if image.size == (load_size, load_size):
     return image
   return image.resize((load_size, load_size), Image.Resampling.BICUBIC)
 
 
-def _decode(path: str, use: Callable[[Image.Image], tuple]) -> tuple:
+def decode(path: str, use: Callable[[Image.Image], tuple]) -> tuple:
   """Opens ``path`` at full resolution and returns ``use(image)``; a failure
   is a DataError naming the file (the up-front check decoded it, so only a
   file changed since then fails here: never skip it silently, that would
@@ -222,31 +221,32 @@ def _size_text(size: tuple[int, int]) -> str:
   return f'{size[0]}x{size[1]}'
 
 
-def _report_undecodable(where: str, bad: int, total: int, unit: str,
-                        checks: Sequence[sources._FileCheck]) -> None:
+def report_undecodable(where: str, bad: int, total: int, unit: str,
+                       checks: Sequence[sources.FileCheck]) -> None:
   """One counted warning: ``bad`` of ``total`` ``unit`` skipped for the
   undecodable files among ``checks`` (empty, not an image, truncated)."""
   if bad:
     logging.warning('Skipped %d of %d %s (in %s): %s', bad, total, unit,
                     where,
-                    sources._examples([f'{c.path} ({c.problem})'
+                    sources.first_few([f'{c.path} ({c.problem})'
                                        for c in checks if c.problem]))
 
 
-def _report_modes(where: str, checks: Sequence[sources._FileCheck]) -> None:
+def report_modes(where: str, checks: Sequence[sources.FileCheck]) -> None:
   """One counted warning for files in an unusual mode (16-bit, alpha, CMYK,
-  palette, ...), which ``_normalise_mode`` converts to 8-bit L or RGB. Grey
-  vs colour is the configured channels, asked for, so not reported."""
+  palette, ...), which ``sources.normalise_mode`` converts to 8-bit L or
+  RGB. Grey vs colour is the configured channels, asked for, so not
+  reported."""
   converted: dict[str, list[str]] = {}
   for c in checks:
-    kind = sources._MODE_NAMES.get(c.mode, c.mode)
+    kind = sources.MODE_NAMES.get(c.mode, c.mode)
     if kind and not c.problem:
       converted.setdefault(kind, []).append(c.path)
   if converted:
     logging.warning('Converted %d images of %s to 8-bit grey/RGB: %s',
                     sum(map(len, converted.values())), where,
                     '; '.join(f'{len(paths)} {kind} (e.g. '
-                              f'{sources._examples(paths, 2)})'
+                              f'{sources.first_few(paths, 2)})'
                               for kind, paths in sorted(converted.items())))
 
 
@@ -255,20 +255,20 @@ def _ab_source(name: str, folder: str, load_size: int,
                num_threads: int) -> sources.Source:
   """pix2pix's aligned format: A = the left half of each file, B = the right
   half (w2 = w // 2, so A = columns [0, w2), B = [w2, 2 * w2))."""
-  candidates = sources._list_images(folder)
-  checks = sources._check_files(candidates, load_size, num_threads)
+  candidates = sources.list_images(folder)
+  checks = sources.check_files(candidates, load_size, num_threads)
   good = [c for c in checks if not c.problem]
-  _report_undecodable(folder, len(checks) - len(good), len(candidates),
-                      'files that are not usable images', checks)
+  report_undecodable(folder, len(checks) - len(good), len(candidates),
+                     'files that are not usable images', checks)
   odd = [c for c in good if c.size[0] % 2]
   if odd:
     logging.warning('Skipped %d of %d files in %s whose width is odd, so they '
                     'cannot be split into two equal halves A|B: %s', len(odd),
                     len(candidates), folder,
-                    sources._examples([f'{c.path} ({_size_text(c.size)})'
+                    sources.first_few([f'{c.path} ({_size_text(c.size)})'
                                        for c in odd]))
   good = [c for c in good if not c.size[0] % 2]
-  _report_modes(folder, good)
+  report_modes(folder, good)
   if not good:
     raise DataError(f'data.source folder {folder!r} holds no usable AB image '
                     f'({len(candidates)} {"/".join(sources.IMAGE_EXTENSIONS)}'
@@ -278,18 +278,18 @@ def _ab_source(name: str, folder: str, load_size: int,
   input_channels, target_channels = channels
 
   def halves(image: Image.Image) -> tuple[Image.Image, Image.Image]:
-    image = sources._normalise_mode(image)
+    image = sources.normalise_mode(image)
     w2, h = image.size[0] // 2, image.size[1]
     a = image.crop((0, 0, w2, h))
     b = image.crop((w2, 0, 2 * w2, h))
     first, second = (b, a) if swap else (a, b)
-    return (_resized(first, input_channels, load_size),
-            _resized(second, target_channels, load_size))
+    return (resized(first, input_channels, load_size),
+            resized(second, target_channels, load_size))
 
   def load(indices: np.ndarray) -> dict[str, np.ndarray]:
-    pairs = [_decode(paths[i], halves) for i in indices]
-    return {'input': sources._as_hwc([p[0] for p in pairs], input_channels),
-            'image': sources._as_hwc([p[1] for p in pairs], target_channels)}
+    pairs = [decode(paths[i], halves) for i in indices]
+    return {'input': sources.as_hwc([p[0] for p in pairs], input_channels),
+            'image': sources.as_hwc([p[1] for p in pairs], target_channels)}
 
   return sources.Source(name, len(paths), _features(load_size, channels), load)
 
@@ -298,7 +298,7 @@ def _stems(folder: str) -> tuple[dict[str, str], list[str]]:
   """({name relative to ``folder`` without extension: path}, names that
   several files share, e.g. x.jpg and x.png, so neither can be paired)."""
   found: dict[str, list[str]] = {}
-  for path in sources._list_images(folder):
+  for path in sources.list_images(folder):
     stem = os.path.splitext(os.path.relpath(path, folder))[0]
     found.setdefault(stem, []).append(path)
   unique = {stem: paths[0] for stem, paths in found.items() if len(paths) == 1}
@@ -318,7 +318,7 @@ def _pair_source(name: str, folder_a: str, folder_b: str, load_size: int,
   if repeated:
     logging.warning('Skipped %d names in %s that several files share (e.g. '
                     'x.jpg and x.png), so which to pair is ambiguous: %s',
-                    len(repeated), where, sources._examples(repeated))
+                    len(repeated), where, sources.first_few(repeated))
     for stem in repeated:
       files_a.pop(stem, None)
       files_b.pop(stem, None)
@@ -326,8 +326,8 @@ def _pair_source(name: str, folder_a: str, folder_b: str, load_size: int,
   only_a = sorted(set(files_a) - set(files_b))
   only_b = sorted(set(files_b) - set(files_a))
   if not stems:
-    examples_a = sources._examples(sorted(files_a)) or 'none'
-    examples_b = sources._examples(sorted(files_b)) or 'none'
+    examples_a = sources.first_few(sorted(files_a)) or 'none'
+    examples_b = sources.first_few(sorted(files_b)) or 'none'
     raise DataError(
         f'data.source folders {folder_a!r} and {folder_b!r} have no image '
         f'names in common (A and B are paired by name without extension): '
@@ -337,15 +337,15 @@ def _pair_source(name: str, folder_a: str, folder_b: str, load_size: int,
     logging.warning('Skipped %d images in %s with no file of the same name in '
                     'the other folder: %d only in A (%s), %d only in B (%s)',
                     len(only_a) + len(only_b), where, len(only_a),
-                    sources._examples(only_a) or 'none', len(only_b),
-                    sources._examples(only_b) or 'none')
+                    sources.first_few(only_a) or 'none', len(only_b),
+                    sources.first_few(only_b) or 'none')
   paths_a = [files_a[s] for s in stems]
   paths_b = [files_b[s] for s in stems]
-  checks = sources._check_files(paths_a + paths_b, load_size, num_threads)
+  checks = sources.check_files(paths_a + paths_b, load_size, num_threads)
   checks_a, checks_b = checks[:len(stems)], checks[len(stems):]
   decoded = [not (a.problem or b.problem) for a, b in zip(checks_a, checks_b)]
-  _report_undecodable(where, decoded.count(False), len(stems),
-                      'pairs with a file that is not a usable image', checks)
+  report_undecodable(where, decoded.count(False), len(stems),
+                     'pairs with a file that is not a usable image', checks)
   mismatched = [f'{s} (A {_size_text(a.size)}, B {_size_text(b.size)})'
                 for s, a, b, ok in zip(stems, checks_a, checks_b, decoded)
                 if ok and a.size != b.size]
@@ -353,11 +353,11 @@ def _pair_source(name: str, folder_a: str, folder_b: str, load_size: int,
     logging.warning('Skipped %d of %d pairs in %s whose A and B differ in '
                     'size, so they cannot be pixel-aligned: %s',
                     len(mismatched), len(stems), where,
-                    sources._examples(mismatched))
+                    sources.first_few(mismatched))
   keep = [ok and a.size == b.size
           for a, b, ok in zip(checks_a, checks_b, decoded)]
-  _report_modes(where, [c for c, k in zip(checks_a + checks_b, keep + keep)
-                        if k])
+  report_modes(where, [c for c, k in zip(checks_a + checks_b, keep + keep)
+                       if k])
   pairs = tuple((a, b) for a, b, k in zip(paths_a, paths_b, keep) if k)
   if not pairs:
     raise DataError(f'data.source folders {folder_a!r} and {folder_b!r} hold '
@@ -369,9 +369,9 @@ def _pair_source(name: str, folder_a: str, folder_b: str, load_size: int,
     inputs, targets = [], []
     for i in indices:
       path_a, path_b = pairs[i]
-      a = _decode(path_a, lambda image: (image.size, _resized(
+      a = decode(path_a, lambda image: (image.size, resized(
           image, target_channels if swap else input_channels, load_size)))
-      b = _decode(path_b, lambda image: (image.size, _resized(
+      b = decode(path_b, lambda image: (image.size, resized(
           image, input_channels if swap else target_channels, load_size)))
       if a[0] != b[0]:
         raise DataError(f'images {path_a} ({_size_text(a[0])}) and {path_b} '
@@ -380,8 +380,8 @@ def _pair_source(name: str, folder_a: str, folder_b: str, load_size: int,
       first, second = (b[1], a[1]) if swap else (a[1], b[1])
       inputs.append(first)
       targets.append(second)
-    return {'input': sources._as_hwc(inputs, input_channels),
-            'image': sources._as_hwc(targets, target_channels)}
+    return {'input': sources.as_hwc(inputs, input_channels),
+            'image': sources.as_hwc(targets, target_channels)}
 
   return sources.Source(name, len(pairs), _features(load_size, channels), load)
 
@@ -417,13 +417,13 @@ def _digits_edges_source(split: str, load_size: int, input_channels: int,
   'train', its held-out ones for 'test'), so the translator is never scored
   on digits it, or the classifier judging it, trained on."""
   edges, digits, labels = digits_edges(_DIGITS_SIZE)
-  train_indices, held_out_indices = digits_classifier._split(len(digits))
+  train_indices, held_out_indices = sources.digits_split(len(digits))
   indices = train_indices if split == 'train' else held_out_indices
   first, second = (digits, edges) if swap else (edges, digits)
 
   def render(pixels: np.ndarray, channels: int) -> np.ndarray:
-    return sources._as_hwc([
-        _resized(Image.fromarray(pixels[i, ..., 0], 'L'), channels, load_size)
+    return sources.as_hwc([
+        resized(Image.fromarray(pixels[i, ..., 0], 'L'), channels, load_size)
         for i in indices], channels)
 
   inputs = render(first, input_channels)

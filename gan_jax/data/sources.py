@@ -119,7 +119,8 @@ _DIGITS_SPLIT_SEED = 0
 
 
 def digits_split(num: int) -> tuple[np.ndarray, np.ndarray]:
-  """(training indices, held-out indices) of ``num`` digits."""
+  """(training indices, held-out indices) of ``num`` digits: the project's
+  one split of the digits, used by every digits task and the classifier."""
   order = np.random.default_rng(_DIGITS_SPLIT_SEED).permutation(num)
   held_out = int(num * _DIGITS_TEST_FRACTION)
   return order[held_out:], order[:held_out]
@@ -160,7 +161,8 @@ def make_source(source: str, image_size: int, channels: int,
   return attributes_source(rest, image_size, channels, attributes)
 
 
-def _to_channels(image: Image.Image, channels: int) -> Image.Image:
+def to_channels(image: Image.Image, channels: int) -> Image.Image:
+  """An 'L' or 'RGB' image as 1 or 3 channels."""
   return image.convert('L' if channels == 1 else 'RGB')
 
 
@@ -176,7 +178,8 @@ def _fit(image: Image.Image, image_size: int,
                       method=RESAMPLING[resample])
 
 
-def _as_hwc(images: Sequence[Image.Image], channels: int) -> np.ndarray:
+def as_hwc(images: Sequence[Image.Image], channels: int) -> np.ndarray:
+  """Same-size PIL images -> uint8 (n, H, W, channels)."""
   array = np.stack([np.asarray(image, dtype=np.uint8) for image in images])
   return array.reshape(*array.shape[:3], channels)
 
@@ -197,8 +200,8 @@ def digits_source(image_size: int, channels: int, *,
     rows = digits_split(len(rows))[DIGITS_SPLITS.index(split)]
   name = 'digits' if split == 'all' else f'digits[{split}]'
   pixels = np.round(digits.images[rows] * (255.0 / 16.0)).astype(np.uint8)
-  images = _as_hwc([
-      _to_channels(_fit(Image.fromarray(p, mode='L'), image_size), channels)
+  images = as_hwc([
+      to_channels(_fit(Image.fromarray(p, mode='L'), image_size), channels)
       for p in pixels], channels)
   features = dict(_image_feature(image_size, channels))
   if not labels:
@@ -211,7 +214,9 @@ def digits_source(image_size: int, channels: int, *,
                 class_names=tuple(str(d) for d in range(10)))
 
 
-def _list_images(root: str) -> list[str]:
+def list_images(root: str) -> list[str]:
+  """Every file below ``root`` (links followed) with an image extension,
+  in sorted order."""
   paths = []
   for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
     dirnames.sort()
@@ -220,7 +225,7 @@ def _list_images(root: str) -> list[str]:
   return paths
 
 
-def _open_reduced(path: str, image_size: int) -> Image.Image:
+def open_reduced(path: str, image_size: int) -> Image.Image:
   """Opens and decodes ``path``; a JPEG decodes at the smallest DCT scale
   (1/2 .. 1/8) that keeps both sides >= image_size, so a huge photo never
   becomes a huge bitmap."""
@@ -238,7 +243,7 @@ def _open_reduced(path: str, image_size: int) -> Image.Image:
   return image
 
 
-def _normalise_mode(image: Image.Image) -> Image.Image:
+def normalise_mode(image: Image.Image) -> Image.Image:
   """Any PIL mode -> 'L' or 'RGB' with 8-bit values that mean what they say.
 
   16/32-bit greys are rescaled (a plain convert('L') clips them to white),
@@ -267,41 +272,42 @@ def _normalise_mode(image: Image.Image) -> Image.Image:
 
 
 @dataclasses.dataclass(frozen=True)
-class _FileCheck:
+class FileCheck:
   path: str
   problem: str | None = None  # why the file cannot be used
   mode: str = ''
   size: tuple[int, int] = (0, 0)
 
 
-def _check_file(path: str, image_size: int) -> _FileCheck:
+def _check_file(path: str, image_size: int) -> FileCheck:
   """Decodes ``path`` once (at the reduced JPEG scale) to find every file
   that would fail in the middle of training: empty, not an image, truncated."""
   try:
     if os.path.getsize(path) == 0:
-      return _FileCheck(path, 'empty file')
+      return FileCheck(path, 'empty file')
     with Image.open(path) as header:
       mode, size = header.mode, header.size
-    with _open_reduced(path, image_size):
+    with open_reduced(path, image_size):
       pass
   except Image.DecompressionBombError as e:
-    return _FileCheck(path, f'too large to decode safely ({e})')
+    return FileCheck(path, f'too large to decode safely ({e})')
   except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-    return _FileCheck(path, f'{type(e).__name__}: {e}')
-  return _FileCheck(path, None, mode, size)
+    return FileCheck(path, f'{type(e).__name__}: {e}')
+  return FileCheck(path, None, mode, size)
 
 
-_MODE_NAMES = {'L': None, 'RGB': None, '1': '1-bit', 'P': 'palette',
+MODE_NAMES = {'L': None, 'RGB': None, '1': '1-bit', 'P': 'palette',
                'RGBA': 'RGBA', 'LA': 'grey+alpha', 'CMYK': 'CMYK',
                'I;16': '16-bit', 'I;16B': '16-bit', 'I;16L': '16-bit',
                'I': '32-bit', 'F': 'float'}
 
 
-def _examples(items: Sequence[str], limit: int = 3) -> str:
+def first_few(items: Sequence[str], limit: int = 3) -> str:
+  """The first ``limit`` items for a message: 'a, b, c, ...'."""
   return ', '.join(items[:limit]) + (', ...' if len(items) > limit else '')
 
 
-def _report_folder(root: str, checks: Sequence[_FileCheck], image_size: int,
+def _report_folder(root: str, checks: Sequence[FileCheck], image_size: int,
                    channels: int) -> None:
   """One counted warning per kind of problem, with the first few names."""
   bad = [c for c in checks if c.problem]
@@ -309,11 +315,11 @@ def _report_folder(root: str, checks: Sequence[_FileCheck], image_size: int,
     logging.warning(
         'Skipped %d of %d files in %s that are not usable images: %s',
         len(bad), len(checks), root,
-        _examples([f'{c.path} ({c.problem})' for c in bad]))
+        first_few([f'{c.path} ({c.problem})' for c in bad]))
   good = [c for c in checks if not c.problem]
   converted: dict[str, list[str]] = {}
   for c in good:
-    name = _MODE_NAMES.get(c.mode, c.mode)
+    name = MODE_NAMES.get(c.mode, c.mode)
     if c.mode == 'L' and channels == 3:
       name = 'greyscale'
     if c.mode == 'RGB' and channels == 1:
@@ -324,16 +330,18 @@ def _report_folder(root: str, checks: Sequence[_FileCheck], image_size: int,
     logging.warning('Converted %d images of %s to %s: %s',
                     sum(map(len, converted.values())), root,
                     'greyscale' if channels == 1 else 'RGB',
-                    '; '.join(f'{len(paths)} {kind} (e.g. {_examples(paths, 2)})'
+                    '; '.join(f'{len(paths)} {kind} (e.g. {first_few(paths, 2)})'
                               for kind, paths in sorted(converted.items())))
   small = [c.path for c in good if min(c.size) < image_size]
   if small:
     logging.warning('Upscaled %d images of %s whose shorter side is under '
                     'image_size %d: %s', len(small), root, image_size,
-                    _examples(small))
+                    first_few(small))
 
 
-def _open_dir(root: str, what: str = 'data.source folder') -> str:
+def open_dir(root: str, what: str = 'data.source folder') -> str:
+  """``root`` with ~ expanded; one DataError naming ``what`` if it is not a
+  readable folder."""
   root = os.path.expanduser(root)
   if not os.path.isdir(root):
     raise DataError(f'{what} {root!r} does not exist or is not a directory')
@@ -342,8 +350,9 @@ def _open_dir(root: str, what: str = 'data.source folder') -> str:
   return root
 
 
-def _check_files(paths: Sequence[str], image_size: int,
-                 num_threads: int) -> list[_FileCheck]:
+def check_files(paths: Sequence[str], image_size: int,
+                num_threads: int) -> list[FileCheck]:
+  """Opens and decodes every file in ``num_threads`` threads."""
   with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
     return list(pool.map(lambda p: _check_file(p, image_size), paths))
 
@@ -354,9 +363,9 @@ def _decoder(image_size: int, channels: int,
 
   def decode(path: str) -> Image.Image:
     try:
-      with _open_reduced(path, image_size) as image:
-        image = _normalise_mode(image)
-        return _to_channels(_fit(image, image_size, resample), channels)
+      with open_reduced(path, image_size) as image:
+        image = normalise_mode(image)
+        return to_channels(_fit(image, image_size, resample), channels)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
       # Only if the file changed since the check: never skip silently here,
       # that would shift every later batch of the run.
@@ -379,15 +388,15 @@ def _class_folders(root: str) -> tuple[list[str], list[list[str]]]:
            and e.name.lower().endswith(IMAGE_EXTENSIONS)]
   names = [e.name for e in entries
            if e.is_dir() and not e.name.startswith('.')]
-  paths = [_list_images(os.path.join(root, name)) for name in names]
+  paths = [list_images(os.path.join(root, name)) for name in names]
   problems = []
   if stray:
     problems.append(f'{len(stray)} images lie directly in it, outside any '
-                    f'class folder ({_examples(stray)})')
+                    f'class folder ({first_few(stray)})')
   empty = [name for name, p in zip(names, paths) if not p]
   if empty:
     problems.append(f'{len(empty)} class folders hold no '
-                    f'{"/".join(IMAGE_EXTENSIONS)} images ({_examples(empty)})')
+                    f'{"/".join(IMAGE_EXTENSIONS)} images ({first_few(empty)})')
   if not names:
     problems.append('it has no class subfolders')
   if problems:
@@ -407,13 +416,13 @@ def folder_source(root: str, image_size: int, channels: int,
   Each file is decoded once up front (in ``num_threads`` threads), so a bad
   file is skipped and counted now instead of stopping training later.
   """
-  root = _open_dir(root)
+  root = open_dir(root)
   if labels:
     class_names, class_paths = _class_folders(root)
   else:
-    class_names, class_paths = [], [_list_images(root)]
+    class_names, class_paths = [], [list_images(root)]
   candidates = [p for paths_ in class_paths for p in paths_]
-  checks = _check_files(candidates, image_size, num_threads)
+  checks = check_files(candidates, image_size, num_threads)
   _report_folder(root, checks, image_size, channels)
   usable = {c.path for c in checks if not c.problem}
   if not usable:
@@ -426,7 +435,7 @@ def folder_source(root: str, image_size: int, channels: int,
   features = dict(_image_feature(image_size, channels))
 
   def load_images(indices: np.ndarray) -> np.ndarray:
-    return _as_hwc([decode(paths[i]) for i in indices], channels)
+    return as_hwc([decode(paths[i]) for i in indices], channels)
 
   if not labels:
     return Source(f'folder:{root}', len(paths), features,
@@ -436,7 +445,7 @@ def folder_source(root: str, image_size: int, channels: int,
   if unusable:
     raise DataError(f'data.source folder {root!r}: {len(unusable)} class '
                     'folders hold no usable images (see the warning above): '
-                    f'{_examples(unusable)}')
+                    f'{first_few(unusable)}')
   targets = np.concatenate([np.full(len(p), label, np.int32)
                             for label, p in enumerate(class_paths)])
   return Source(f'folder:{root}', len(paths), {**features, **_LABEL_FEATURE},
@@ -490,11 +499,11 @@ def tfds_source(spec: str, image_size: int, channels: int,
   def to_image(example) -> Image.Image:
     pixels = np.asarray(example['image'], dtype=np.uint8)
     image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-    return _to_channels(_fit(image, image_size), channels)
+    return to_channels(_fit(image, image_size), channels)
 
   def load(indices: np.ndarray) -> dict[str, np.ndarray]:
     examples = [data[int(i)] for i in indices]
-    batch = {'image': _as_hwc([to_image(e) for e in examples], channels)}
+    batch = {'image': as_hwc([to_image(e) for e in examples], channels)}
     if labels:
       batch['label'] = np.array([e['label'] for e in examples], np.int32)
     return batch
@@ -602,7 +611,7 @@ def attributes_source(root: str, image_size: int, channels: int,
   (StarGAN's split with ``test_count`` 1999); 'all' keeps every row.
   """
   attributes = tuple(attributes)
-  root = _open_dir(root, 'data.source attributes folder')
+  root = open_dir(root, 'data.source attributes folder')
   table_path = os.path.join(root, ATTRIBUTE_FILE)
   if not os.path.isfile(table_path):
     raise DataError(f'data.source attributes folder {root!r} has no '
@@ -631,15 +640,15 @@ def attributes_source(root: str, image_size: int, channels: int,
   if missing:
     logging.warning('Skipped %d of %d images listed in %s that are not in '
                     '%s: %s', len(missing), len(kept), table_path,
-                    image_dir, _examples(missing))
+                    image_dir, first_few(missing))
   unlisted = sorted(f for f in present - set(row_of)
                     if f.lower().endswith(IMAGE_EXTENSIONS))
   if unlisted:
     logging.warning('Skipped %d images in %s that %s does not list: %s',
-                    len(unlisted), image_dir, table_path, _examples(unlisted))
+                    len(unlisted), image_dir, table_path, first_few(unlisted))
   files = sorted(present & kept)  # a listed file that is no image
   # fails the check below and is skipped with the others that do not decode
-  checks = _check_files([os.path.join(image_dir, f) for f in files],
+  checks = check_files([os.path.join(image_dir, f) for f in files],
                         image_size, num_threads)
   _report_folder(image_dir, checks, image_size, channels)
   files = [f for f, c in zip(files, checks) if not c.problem]
@@ -657,7 +666,7 @@ def attributes_source(root: str, image_size: int, channels: int,
     features['attributes'] = ((len(attributes),), np.dtype(np.float32))
 
   def load(indices: np.ndarray) -> dict[str, np.ndarray]:
-    batch = {'image': _as_hwc([decode(paths[i]) for i in indices], channels)}
+    batch = {'image': as_hwc([decode(paths[i]) for i in indices], channels)}
     if attributes:
       batch['attributes'] = values[indices]
     return batch

@@ -55,7 +55,6 @@ from PIL import Image
 
 from gan_jax.data import paired, sources
 from gan_jax.data.sources import DataError
-from gan_jax.eval import digits_classifier
 
 SOURCES = ("'digits_colour', 'unpaired:PATH' (PATH/trainA, PATH/trainB), "
            "'unpaired:PATH_A,PATH_B' (two folders) or a Pix2Pix source "
@@ -114,7 +113,7 @@ def _digits(split: str, load_size: int, channels: tuple[int, int]
   source = sources.digits_source(_DIGITS_SIZE, 1, labels=True)
   examples = source.load(np.arange(source.num_examples))
   digits, labels = examples['image'], examples['label']
-  train, held_out = digits_classifier._split(len(digits))  # pylint: disable=protected-access
+  train, held_out = sources.digits_split(len(digits))
   if split == 'train':
     a_indices, b_indices = train[0::2], train[1::2]
   else:
@@ -125,8 +124,8 @@ def _digits(split: str, load_size: int, channels: tuple[int, int]
     for image in images:
       mode = 'L' if image.shape[-1] == 1 else 'RGB'
       pil = Image.fromarray(image[..., 0] if mode == 'L' else image, mode)
-      out.append(paired._resized(pil, want, load_size))  # pylint: disable=protected-access
-    return sources._as_hwc(out, want)  # pylint: disable=protected-access
+      out.append(paired.resized(pil, want, load_size))
+    return sources.as_hwc(out, want)
 
   a = render(digits[a_indices], channels[0])
   b = render(colour_digits(digits[b_indices]), channels[1])
@@ -139,17 +138,17 @@ def _domain_images(folder: str, what: str, load_size: int, channels: int,
   """Every usable image below ``folder`` (sorted by path), decoded once,
   squashed to (L, L); the last ``holdout`` are the 'test' split, the rest
   'train'."""
-  folder = sources._open_dir(folder, what)  # pylint: disable=protected-access
-  candidates = sources._list_images(folder)  # pylint: disable=protected-access
+  folder = sources.open_dir(folder, what)
+  candidates = sources.list_images(folder)
   if not candidates:
     raise DataError(f'{what} {folder!r} holds no '
                     f'{"/".join(sources.IMAGE_EXTENSIONS)} images')
-  checks = sources._check_files(candidates, load_size, num_threads)  # pylint: disable=protected-access
+  checks = sources.check_files(candidates, load_size, num_threads)
   good = [c for c in checks if not c.problem]
-  paired._report_undecodable(folder, len(checks) - len(good),  # pylint: disable=protected-access
-                             len(candidates), 'files that are not usable '
-                             'images', checks)
-  paired._report_modes(folder, good)  # pylint: disable=protected-access
+  paired.report_undecodable(folder, len(checks) - len(good),
+                            len(candidates), 'files that are not usable '
+                            'images', checks)
+  paired.report_modes(folder, good)
   if not good:
     raise DataError(f'{what} {folder!r} holds no usable image '
                     f'({len(candidates)} files; see the warning above)')
@@ -162,7 +161,7 @@ def _domain_images(folder: str, what: str, load_size: int, channels: int,
 
   def load(check) -> Image.Image:
     def use(image):
-      image = sources._normalise_mode(image)  # pylint: disable=protected-access
+      image = sources.normalise_mode(image)
       if (image.mode == 'L') != (channels == 1):
         wrong_channels.append(check.path)
       if center_crop and image.size[0] != image.size[1]:
@@ -170,16 +169,16 @@ def _domain_images(folder: str, what: str, load_size: int, channels: int,
         left = (image.size[0] - side) // 2
         top = (image.size[1] - side) // 2
         image = image.crop((left, top, left + side, top + side))
-      return paired._resized(image, channels, load_size)  # pylint: disable=protected-access
-    return paired._decode(check.path, use)  # pylint: disable=protected-access
+      return paired.resized(image, channels, load_size)
+    return paired.decode(check.path, use)
 
-  images = sources._as_hwc([load(c) for c in good], channels)  # pylint: disable=protected-access
+  images = sources.as_hwc([load(c) for c in good], channels)
   if wrong_channels:
     logging.warning('Converted %d of %d images of %s to %d channel%s (the '
                     'configured channels of this domain): %s',
                     len(wrong_channels), len(good), folder, channels,
                     '' if channels == 1 else 's',
-                    sources._examples(wrong_channels))  # pylint: disable=protected-access
+                    sources.first_few(wrong_channels))
   return images
 
 
@@ -196,7 +195,7 @@ def _folders(spec: str, split: str, holdout: int) -> tuple[str, str, int]:
                       'images and implies no test images: set '
                       'data.eval_holdout or data.eval_source')
     return folders[0], folders[1], holdout
-  root = sources._open_dir(folders[0], 'data.source unpaired folder')  # pylint: disable=protected-access
+  root = sources.open_dir(folders[0], 'data.source unpaired folder')
   dir_a, dir_b = _DOMAIN_DIRS[split]
   missing = [d for d in (dir_a, dir_b)
              if not os.path.isdir(os.path.join(root, d))]

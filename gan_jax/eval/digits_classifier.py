@@ -75,10 +75,6 @@ def load_digits(image_size: int, channels: int) -> tuple[np.ndarray, np.ndarray]
   return visualize.from_uint8(examples['image']), examples['label']
 
 
-# (training, held-out) indices: the project's one split of the digits.
-_split = sources.digits_split
-
-
 def _train(images: np.ndarray, labels: np.ndarray, model: DigitsCNN):
   """Adam on cross-entropy, one compiled scan; a pure function of the data."""
   tx = optax.adam(_LR)
@@ -112,7 +108,7 @@ def get_classifier(image_size: int, channels: int,
                    cache_dir: str | None = None) -> DigitsClassifier:
   """Loads the cached classifier from ``cache_dir``, or trains and caches it."""
   images, labels = load_digits(image_size, channels)
-  train_idx, held_out_idx = _split(len(images))
+  train_idx, held_out_idx = sources.digits_split(len(images))
   model = DigitsCNN()
   # Shapes only: a cached classifier is read, not initialised.
   template = jax.eval_shape(model.init, jax.random.PRNGKey(0),

@@ -83,7 +83,7 @@ SSIM_K1, SSIM_K2 = 0.01, 0.03
 DATA_RANGE = 255.0
 
 
-def _check_pair(translated: np.ndarray, target: np.ndarray
+def check_pair(translated: np.ndarray, target: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
   translated, target = np.asarray(translated), np.asarray(target)
   for name, images in (('translated', translated), ('target', target)):
@@ -100,14 +100,14 @@ def _check_pair(translated: np.ndarray, target: np.ndarray
 
 def l1(translated: np.ndarray, target: np.ndarray) -> float:
   """Mean |translated - target| over all pixels and channels, / 127.5."""
-  translated, target = _check_pair(translated, target)
+  translated, target = check_pair(translated, target)
   diff = np.abs(translated.astype(np.float64) - target.astype(np.float64))
   return float(diff.mean() / 127.5)
 
 
 def psnr(translated: np.ndarray, target: np.ndarray) -> float:
   """Mean over images of 10 log10(255^2 / MSE_i); MSE_i = 0 counts 100 dB."""
-  translated, target = _check_pair(translated, target)
+  translated, target = check_pair(translated, target)
   diff = translated.astype(np.float64) - target.astype(np.float64)
   mse = np.mean(diff * diff, axis=(1, 2, 3))
   safe = np.where(mse > 0, mse, 1.0)
@@ -155,7 +155,7 @@ def ssim(translated: np.ndarray, target: np.ndarray) -> float:
   sigma 1.5, K1 0.01, K2 0.03, L 255, population moments), each image's map
   averaged over its valid region (no padding) and channels. See the module
   docstring for how this relates to scikit-image."""
-  translated, target = _check_pair(translated, target)
+  translated, target = check_pair(translated, target)
   _, height, width, _ = target.shape
   if min(height, width) < SSIM_WINDOW:
     raise ValueError(f'SSIM needs images of at least {SSIM_WINDOW}x'
@@ -292,7 +292,7 @@ class TranslationEvaluator:
   def score(self, translated: np.ndarray) -> dict[str, float]:
     """The active metrics of ``translated`` (uint8, the targets' shape),
     image i being the translation of target i; plus 'eval_num_pairs'."""
-    translated, targets = _check_pair(translated, self.targets)
+    translated, targets = check_pair(translated, self.targets)
     functions = {'l1': l1, 'psnr': psnr, 'ssim': ssim}
     results: dict[str, float] = {}
     for metric in PIXEL_METRICS:
@@ -342,13 +342,13 @@ def write_translations(input_dir: str, output: str, size: int,
   that are not images are skipped and counted in one warning; a folder
   without any usable image is one error.
   """
-  root = sources._open_dir(input_dir, '--input folder')  # pylint: disable=protected-access
-  paths = sources._list_images(root)  # pylint: disable=protected-access
+  root = sources.open_dir(input_dir, '--input folder')
+  paths = sources.list_images(root)
   written, bad = 0, []
   for index, path in enumerate(paths):
     try:
       with Image.open(path) as image:
-        image = sources._normalise_mode(image)  # pylint: disable=protected-access
+        image = sources.normalise_mode(image)
         image = image.convert('L' if channels == 1 else 'RGB')
         if center_crop:
           side = min(image.size)

@@ -66,7 +66,7 @@ def hole_scores(completed: np.ndarray, original: np.ndarray,
                 known: np.ndarray) -> dict[str, float]:
   """l1_hole, psnr_hole, ssim_hole of uint8 ``completed`` against uint8
   ``original`` (n, H, W, C), over the holes of ``known`` (n, H, W, 1)."""
-  completed, original = translation._check_pair(completed, original)  # pylint: disable=protected-access
+  completed, original = translation.check_pair(completed, original)
   hole = np.broadcast_to(1.0 - np.asarray(known, np.float64),
                          original.shape)
   l1s, psnrs, ssims = [], [], []

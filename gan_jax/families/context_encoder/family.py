@@ -84,7 +84,7 @@ class ContextEncoder(base.Family):
                    'must be positive', config.model.init_stddev)
     optim.validate(config)
     for field in ('data.source', 'data.eval_source'):
-      spec = errors._get(config, field)  # pylint: disable=protected-access
+      spec = errors.get_field(config, field)
       errors.require(sources.kind_of(spec) is not None, field,
                      f'must be {sources.SOURCES}', spec)
     completion.validate(config)

@@ -66,8 +66,8 @@ class ContextEncoder(nn.Module):
   def __call__(self, x, train: bool = True):
     levels = int(math.log2(self.image_size // 4))
     norm = lambda: nn.BatchNorm(  # noqa: E731
-        use_running_average=not train, momentum=dcgan_models._BN_MOMENTUM,  # pylint: disable=protected-access
-        epsilon=dcgan_models._BN_EPSILON, axis_name=self.axis_name,  # pylint: disable=protected-access
+        use_running_average=not train, momentum=dcgan_models.BN_MOMENTUM,
+        epsilon=dcgan_models.BN_EPSILON, axis_name=self.axis_name,
         scale_init=dcgan_models.bn_scale_init(self.init_stddev))
     init = dcgan_models.conv_init(self.init_stddev)
     conv = lambda features, stride, pad: layers.Conv(  # noqa: E731

@@ -45,8 +45,8 @@ D_NORMS = ('batch', 'layer', 'none')
 CONDITIONINGS = ('concat', 'projection')
 
 # PyTorch BatchNorm2d's defaults; Flax's momentum is the keep-rate (1 - 0.1).
-_BN_MOMENTUM = 0.9
-_BN_EPSILON = 1e-5
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
 _LEAKY_SLOPE = 0.2
 
 
@@ -83,8 +83,8 @@ class Generator(nn.Module):
   def __call__(self, z, labels=None, train: bool = True):
     n_up = num_upsampling_blocks(self.image_size)
     norm = lambda: nn.BatchNorm(
-        use_running_average=not train, momentum=_BN_MOMENTUM,
-        epsilon=_BN_EPSILON, dtype=self.dtype, axis_name=self.axis_name,
+        use_running_average=not train, momentum=BN_MOMENTUM,
+        epsilon=BN_EPSILON, dtype=self.dtype, axis_name=self.axis_name,
         scale_init=bn_scale_init(self.init_stddev))
     deconv = lambda features, stride, pad: layers.ConvTranspose(
         features, stride, pad, kernel_init=conv_init(self.init_stddev),
@@ -134,11 +134,11 @@ class Discriminator(nn.Module):
     def normalise(x):
       if self.norm == 'batch':
         return nn.BatchNorm(
-            use_running_average=not train, momentum=_BN_MOMENTUM,
-            epsilon=_BN_EPSILON, dtype=self.dtype, axis_name=self.axis_name,
+            use_running_average=not train, momentum=BN_MOMENTUM,
+            epsilon=BN_EPSILON, dtype=self.dtype, axis_name=self.axis_name,
             scale_init=bn_scale_init(self.init_stddev))(x)
       if self.norm == 'layer':
-        return nn.LayerNorm(epsilon=_BN_EPSILON, dtype=self.dtype,
+        return nn.LayerNorm(epsilon=BN_EPSILON, dtype=self.dtype,
                             reduction_axes=(-3, -2, -1))(x)
       return x
 

@@ -38,7 +38,6 @@ import numpy as np
 from PIL import Image
 
 from gan_jax.data import sources
-from gan_jax.eval import digits_classifier
 
 # name -> RGB ink colour (0-255): six hues far apart, for colour_accuracy.
 COLOURS = {'red': (235, 45, 40), 'green': (45, 205, 60),
@@ -239,7 +238,7 @@ def make_source(split: str, image_size: int = 64, seed: int = 0,
     raise sources.DataError(f'image_size must be at least 16 for the '
                             f'what-where digits, got {image_size}')
   crops, labels = ink_crops()
-  train_rows, held_out_rows = digits_classifier._split(len(crops))  # pylint: disable=protected-access
+  train_rows, held_out_rows = sources.digits_split(len(crops))
   rows = train_rows if split == 'train' else held_out_rows
   num = len(rows) * canvases_per_image
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import numpy as np
 
 from gan_jax.data import sources
-from gan_jax.eval import digits_classifier
 
 DIGITS_COLOURS = ('Red', 'Green', 'Blue')  # one of them: an exclusive group
 DIGITS_TRANSFORMS = ('Bold', 'Inverted')  # each on or off, in this order
@@ -108,7 +107,7 @@ def digits_domains(split: str, image_size: int, names: tuple[str, ...]
   attributes[np.arange(count), colour] = 1.0
   for j, name in enumerate(names[len(DIGITS_COLOURS):], len(DIGITS_COLOURS)):
     attributes[:, j] = drawn[name]
-  train, held_out = digits_classifier._split(count)  # pylint: disable=protected-access
+  train, held_out = sources.digits_split(count)
   rows = train if split == 'train' else held_out
   return digits['image'][rows], attributes[rows], digits['label'][rows]
 
