@@ -141,7 +141,8 @@ def _main_args(workdir, steps):
 def _two_processes(workdir, steps):
   port = _free_port()
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': ROOT,
-         'XLA_FLAGS': '--xla_force_host_platform_device_count=2'}
+         'XLA_FLAGS': os.environ.get('XLA_FLAGS', '')
+                      + ' --xla_force_host_platform_device_count=2'}
   procs = [subprocess.Popen(
       [sys.executable, *_main_args(workdir, steps),
        f'--coordinator_address=localhost:{port}', '--num_processes=2',
