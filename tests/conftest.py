@@ -13,12 +13,13 @@ import sys
 # on how they are used; both are invariant to sharding. Set before importing
 # jax, so that subprocesses (the CLI and multi-process tests) inherit it.
 os.environ.setdefault('JAX_THREEFRY_PARTITIONABLE', '0')
-# Most of an XLA:CPU compile is LLVM optimising each kernel of the program;
-# this suite's programs are tiny and run a few steps, so at optimisation
-# level 0 they compile in about half the time and the suite runs a quarter
-# faster, though some run slower. The programs (HLO) are the ones the product
-# compiles; only their machine code is less optimised. Inherited by
-# subprocesses like the flag above.
+# Most of an XLA:CPU compile is LLVM optimising the machine code of each of
+# the program's kernels. This suite's programs are tiny and run a few steps,
+# so compiling them at optimisation level 0 saves far more than their slower
+# machine code costs. The JAX programs are the product's; only their machine
+# code is less optimised, so float rounding may differ from a default build
+# (no test depends on which numbers come out, only on how they relate).
+# Inherited by subprocesses like the flag above.
 if 'xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', ''):
   os.environ['XLA_FLAGS'] = ' '.join(filter(None, [
       os.environ.get('XLA_FLAGS'), '--xla_backend_optimization_level=0']))
