@@ -85,6 +85,8 @@ DATA_RANGE = 255.0
 
 def check_pair(translated: np.ndarray, target: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
+  """Both as arrays, if they are non-empty uint8 images (n, H, W, C) of one
+  shape; otherwise one ValueError saying which is not."""
   translated, target = np.asarray(translated), np.asarray(target)
   for name, images in (('translated', translated), ('target', target)):
     if images.dtype != np.uint8 or images.ndim != 4:
