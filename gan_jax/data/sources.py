@@ -297,9 +297,9 @@ def _check_file(path: str, image_size: int) -> FileCheck:
 
 
 MODE_NAMES = {'L': None, 'RGB': None, '1': '1-bit', 'P': 'palette',
-               'RGBA': 'RGBA', 'LA': 'grey+alpha', 'CMYK': 'CMYK',
-               'I;16': '16-bit', 'I;16B': '16-bit', 'I;16L': '16-bit',
-               'I': '32-bit', 'F': 'float'}
+              'RGBA': 'RGBA', 'LA': 'grey+alpha', 'CMYK': 'CMYK',
+              'I;16': '16-bit', 'I;16B': '16-bit', 'I;16L': '16-bit',
+              'I': '32-bit', 'F': 'float'}
 
 
 def first_few(items: Sequence[str], limit: int = 3) -> str:

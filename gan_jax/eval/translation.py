@@ -84,7 +84,7 @@ DATA_RANGE = 255.0
 
 
 def check_pair(translated: np.ndarray, target: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
+               ) -> tuple[np.ndarray, np.ndarray]:
   """Both as arrays, if they are non-empty uint8 images (n, H, W, C) of one
   shape; otherwise one ValueError saying which is not."""
   translated, target = np.asarray(translated), np.asarray(target)
@@ -350,8 +350,7 @@ def write_translations(input_dir: str, output: str, size: int,
   for index, path in enumerate(paths):
     try:
       with Image.open(path) as image:
-        image = sources.normalise_mode(image)
-        image = image.convert('L' if channels == 1 else 'RGB')
+        image = sources.to_channels(sources.normalise_mode(image), channels)
         if center_crop:
           side = min(image.size)
           image = ImageOps.fit(image, (side, side))  # the centre, as is
@@ -372,7 +371,7 @@ def write_translations(input_dir: str, output: str, size: int,
   if bad:
     logging.warning('Skipped %d of %d files in %s that are not usable '
                     'images: %s', len(bad), len(paths), root,
-                    ', '.join(bad[:3]) + (', ...' if len(bad) > 3 else ''))
+                    sources.first_few(bad))
   if not written:
     raise sources.DataError(f'--input folder {root!r} holds no usable '
                             f'{"/".join(sources.IMAGE_EXTENSIONS)} images')
