@@ -62,6 +62,28 @@ def compilation_cache(tmp_path_factory):
   yield
 
 
+# Fixtures that train a run (or the digits classifier) once and serve several
+# tests. Under `-n 2` xdist hands tests to both workers, and a module or
+# session fixture runs once in each worker that gets one of its tests; a
+# worker that asks for the classifier while the other trains it waits. So
+# every test of one such fixture goes to one worker ('--dist loadgroup',
+# pyproject.toml), the classifier's users all to the same one.
+_SHARED_RUNS = ('digits_classifier_cache', 'trained_run', 'conditional_run',
+                'resumed_and_straight', 'uninterrupted', 'run_with_eval',
+                'tiny_run', 'ce_run', 'short_run')
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
+def pytest_collection_modifyitems(items):
+  for item in items:
+    used = [name for name in _SHARED_RUNS if name in item.fixturenames]
+    if used:
+      # Module fixtures of one name are one run per module.
+      scope = '' if used[0] in ('digits_classifier_cache', 'trained_run') else (
+          item.module.__name__ + '.')
+      item.add_marker(pytest.mark.xdist_group(scope + used[0]))
+
+
 @pytest.fixture
 def tiny_config():
   """The default digits config shrunk to seconds."""
