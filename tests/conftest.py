@@ -68,20 +68,21 @@ def compilation_cache(tmp_path_factory):
 # worker that asks for the classifier while the other trains it waits. So
 # every test of one such fixture goes to one worker ('--dist loadgroup',
 # pyproject.toml), the classifier's users all to the same one.
-_SHARED_RUNS = ('digits_classifier_cache', 'trained_run', 'conditional_run',
-                'resumed_and_straight', 'uninterrupted', 'run_with_eval',
-                'tiny_run', 'ce_run', 'short_run')
+# One run per session, and one per module (several modules name theirs
+# tiny_run).
+_SESSION_RUNS = ('digits_classifier_cache', 'trained_run')
+_MODULE_RUNS = ('conditional_run', 'resumed_and_straight', 'uninterrupted',
+                'run_with_eval', 'tiny_run', 'ce_run', 'short_run')
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
 def pytest_collection_modifyitems(items):
   for item in items:
-    used = [name for name in _SHARED_RUNS if name in item.fixturenames]
-    if used:
-      # Module fixtures of one name are one run per module.
-      scope = '' if used[0] in ('digits_classifier_cache', 'trained_run') else (
-          item.module.__name__ + '.')
-      item.add_marker(pytest.mark.xdist_group(scope + used[0]))
+    groups = ([name for name in _SESSION_RUNS if name in item.fixturenames]
+              + [f'{item.module.__name__}.{name}' for name in _MODULE_RUNS
+                 if name in item.fixturenames])
+    if groups:  # the classifier's group first: its users share one worker
+      item.add_marker(pytest.mark.xdist_group(groups[0]))
 
 
 @pytest.fixture
